@@ -1,0 +1,97 @@
+"""build(cfg): turn a composed config into a ready Trainer. The one bridge from config to objects."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+
+import ganlab.data  # noqa: F401  (registers datasets)
+import ganlab.losses  # noqa: F401
+import ganlab.models  # noqa: F401
+import ganlab.optimizers  # noqa: F401
+import ganlab.regularizers  # noqa: F401
+from ganlab.config import RESUME_KEYS, HardwareSchema, LoggerSchema, plain, split_name, train_settings, validated
+from ganlab.data.base import DeviceBatches
+from ganlab.registry import DATASETS, LOSSES, MODELS, OPTIMIZERS, REGULARIZERS, SCHEDULERS
+from ganlab.track.jsonl import JsonlLogger
+from ganlab.train.hardware import Hardware
+from ganlab.train.trainer import Trainer
+
+LOADER_KEYS = ("mirror",)   # dataset-group keys that configure the batch sampler, not the dataset
+
+
+def build_data(cfg: DictConfig):
+    name, kwargs = split_name(cfg.dataset, "dataset")
+    loader = {k: kwargs.pop(k) for k in LOADER_KEYS if k in kwargs}
+    return DATASETS.build(name, **kwargs), loader
+
+
+def build_models(cfg: DictConfig, data):
+    name, kwargs = split_name(cfg.model, "model")
+    return MODELS.build(name, image_size=data.image_size, channels=data.channels,
+                        num_classes=data.num_classes, **kwargs)
+
+
+def build_regularizers(cfg: DictConfig) -> list:
+    return [REGULARIZERS.build(key, **(kwargs or {})) for key, kwargs in (plain(cfg.get("regularizer")) or {}).items()]
+
+
+def resume_path(cfg: DictConfig, run_dir: Path) -> Path | None:
+    resume = cfg.get("resume")
+    if resume in (None, "", "none", "null"):
+        return None
+    if resume == "auto":
+        last = run_dir / "checkpoints" / "last.pt"
+        return last if last.is_file() else None
+    path = Path(resume)
+    if path.is_dir():
+        path = path / "checkpoints" / "last.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"resume={resume}: no checkpoint at {path}")
+    return path
+
+
+def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
+    loggers = [JsonlLogger(run_dir)]
+    logger_cfg = validated(LoggerSchema, cfg.get("logger"), "logger")
+    if logger_cfg.name == "wandb":
+        from ganlab.track.wandb import WandbLogger
+        loggers.append(WandbLogger(run_dir, plain(cfg), **vars(logger_cfg.wandb)))
+    elif logger_cfg.name != "jsonl":
+        raise ValueError(f"unknown logger '{logger_cfg.name}'; available: jsonl, wandb")
+    return loggers
+
+
+def build_evaluator(cfg: DictConfig, data, hw: Hardware, run_dir: Path):
+    ev = plain(cfg.get("eval")) or {}
+    if not ev.get("every"):
+        return None, 0
+    from ganlab.metrics.evaluator import build_evaluator as make
+    return make(ev, cfg, data, hw), int(ev["every"])
+
+
+def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
+    run_dir = Path(run_dir)
+    settings = train_settings(cfg)
+    hw = Hardware.resolve(**vars(validated(HardwareSchema, cfg.get("hardware"), "hardware")))
+    torch.manual_seed(int(cfg.seed))
+    data, loader = build_data(cfg)
+    g, d = build_models(cfg, data)
+    loss_name, loss_kwargs = split_name(cfg.loss, "loss")
+    loss = LOSSES.build(loss_name, **loss_kwargs)
+    regs = [hw.place(r) for r in build_regularizers(cfg)]
+    g, d = hw.place(g), hw.place(d)
+    opt_name, opt_kwargs = split_name(cfg.optimizer, "optimizer")
+    opt_g = OPTIMIZERS.build(opt_name, params=g.parameters(), **(opt_kwargs.get("g") or {}))
+    d_params = list(d.parameters()) + [p for r in regs for p in r.parameters()]   # heads join D's optimizer
+    opt_d = OPTIMIZERS.build(opt_name, params=d_params, **(opt_kwargs.get("d") or {}))
+    sched_name, sched_kwargs = split_name(cfg.scheduler, "scheduler")
+    sched_g = SCHEDULERS.build(sched_name, optimizer=opt_g, total_steps=settings.steps, **sched_kwargs)
+    sched_d = SCHEDULERS.build(sched_name, optimizer=opt_d, total_steps=settings.steps, **sched_kwargs)
+    batches = DeviceBatches(data, settings.batch_size, hw.device, seed=int(cfg.seed), **loader)
+    evaluator, eval_every = build_evaluator(cfg, data, hw, run_dir)
+    return Trainer(g, d, loss, regs, opt_g, opt_d, sched_g, sched_d, batches, settings, run_dir, hw,
+                   loggers=build_loggers(cfg, run_dir), evaluator=evaluator, eval_every=eval_every,
+                   config=plain(cfg), resume_keys=RESUME_KEYS, resume_from=resume_path(cfg, run_dir),
+                   progress=bool(cfg.get("progress", True)))

@@ -1,0 +1,50 @@
+"""ganlab-train: the Hydra entry point. `train(cfg, run_dir)` is importable and Hydra-free to call."""
+from __future__ import annotations
+
+import math
+import sys
+import traceback
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from ganlab.cli.build import build
+
+# An absolute path found from the package (never from the cwd), so ganlab-train and
+# +experiment=NAME work from any working directory.
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+def train(cfg: DictConfig, run_dir: str | Path) -> dict:
+    """Build everything from the config and train; returns the run's summary."""
+    return build(cfg, run_dir).fit()
+
+
+def objective(summary: dict) -> float:
+    """What a sweeper minimises: the final FID when evaluated, else the final G loss."""
+    ev = summary.get("final_eval") or {}
+    if isinstance(ev.get("fid"), (int, float)):
+        return float(ev["fid"])
+    return float(summary.get("final", {}).get("loss/g/total", math.nan))
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> float:
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    try:
+        return objective(train(cfg, run_dir))
+    except Exception as e:
+        if hc.mode != RunMode.MULTIRUN:
+            raise
+        # In a sweep one failed job must not stop the others: record it and move on.
+        (run_dir / "error.txt").write_text(traceback.format_exc())
+        print(f"[ganlab] job {hc.job.num} failed ({type(e).__name__}: {e}); see {run_dir / 'error.txt'}", file=sys.stderr)
+        return math.nan
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""In-memory image sets and the device-side batch sampler."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class ImageSet:
+    """A whole dataset in memory: images uint8 (N, C, H, W), labels int64 (N,) or None."""
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    num_classes: int
+    name: str
+
+    def __post_init__(self):
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise ValueError(f"{self.name}: images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
+        if len(self.images) == 0:
+            raise ValueError(f"{self.name}: the dataset is empty")
+
+    @property
+    def image_size(self) -> int:
+        return self.images.shape[-1]
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize uint8 (N, C, H, W) to size x size (antialiased bilinear), staying uint8."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    x = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x.round().clamp(0, 255).to(torch.uint8)
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float [-1, 1]."""
+    return images.float() / 127.5 - 1.0
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> uint8, quantised as the reference FID code does (round, clip)."""
+    return ((images.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+class DeviceBatches:
+    """Shuffled epochs over an ImageSet held on the device; batches are sliced there.
+
+    Each epoch is a fresh permutation from a seeded generator (the last partial batch is
+    dropped). `mirror` flips each image horizontally with probability 1/2. The generator
+    state and the epoch position are part of state_dict, so a resumed run sees the same batches.
+    """
+
+    def __init__(self, data: ImageSet, batch_size: int, device: torch.device | str = "cpu",
+                 seed: int = 0, mirror: bool = False):
+        if batch_size < 1:
+            raise ValueError(f"train.batch_size must be positive, got {batch_size}")
+        if batch_size > len(data):
+            raise ValueError(f"train.batch_size={batch_size} is larger than the dataset {data.name} ({len(data)} images)")
+        self.data, self.batch_size, self.mirror = data, batch_size, mirror
+        self.device = torch.device(device)
+        self.images = data.images.to(self.device)
+        self.labels = data.labels.to(self.device) if data.labels is not None else None
+        self.gen = torch.Generator().manual_seed(seed)
+        self.perm = torch.randperm(len(data), generator=self.gen)
+        self.pos = 0
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """-> real images float (B, C, H, W) in [-1, 1], labels (B,) or None."""
+        if self.pos + self.batch_size > len(self.perm):
+            self.perm, self.pos = torch.randperm(len(self.perm), generator=self.gen), 0
+        idx = self.perm[self.pos:self.pos + self.batch_size].to(self.device)
+        self.pos += self.batch_size
+        x = to_float(self.images[idx])
+        if self.mirror:
+            flip = (torch.rand(len(idx), generator=self.gen) < 0.5).to(self.device)
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        return x, (self.labels[idx] if self.labels is not None else None)
+
+    def state_dict(self) -> dict:
+        return {"gen": self.gen.get_state(), "perm": self.perm, "pos": self.pos}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.gen.set_state(state["gen"])
+        self.perm, self.pos = state["perm"], int(state["pos"])

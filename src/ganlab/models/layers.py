@@ -1,0 +1,86 @@
+"""Layers shared by the generators and discriminators."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.utils.parametrizations import spectral_norm
+
+
+def sn(module: nn.Module, enabled: bool = True, eps: float = 1e-6) -> nn.Module:
+    """Spectral normalization with one power iteration per training forward pass."""
+    return spectral_norm(module, eps=eps) if enabled else module
+
+
+def has_spectral_norm(module: nn.Module) -> bool:
+    return any(name.endswith("parametrizations.weight.original") for name, _ in module.named_parameters())
+
+
+def init_weights(module: nn.Module, kind: str = "ortho") -> None:
+    """N(0, 0.02) ("normal", the DCGAN/BigGAN-CIFAR rule) or orthogonal ("ortho", BigGAN-deep)."""
+    if kind not in ("ortho", "normal"):
+        raise ValueError(f"unknown init '{kind}'; available: normal, ortho")
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
+            w = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
+            with torch.no_grad():
+                nn.init.orthogonal_(w) if kind == "ortho" else nn.init.normal_(w, 0.0, 0.02)
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)) and m.weight is not None:
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class ConditionalBatchNorm2d(nn.Module):
+    """BN without affine terms, then out = BN(x) * (1 + W_gamma c) + W_beta c for a vector c (B, cond_dim)."""
+
+    def __init__(self, channels: int, cond_dim: int, use_sn: bool = True):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels, affine=False)
+        self.gain = sn(nn.Linear(cond_dim, channels, bias=False), use_sn)
+        self.bias = sn(nn.Linear(cond_dim, channels, bias=False), use_sn)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        gain = 1 + self.gain(c)[:, :, None, None]
+        return self.bn(x) * gain + self.bias(c)[:, :, None, None]
+
+
+class SelfAttention(nn.Module):
+    """SAGAN self-attention as in BigGAN's code: keys/values max-pooled 2x, no 1/sqrt(d), gamma starts at 0."""
+
+    def __init__(self, channels: int, use_sn: bool = True):
+        super().__init__()
+        if channels % 8:
+            raise ValueError(f"self-attention needs channels divisible by 8, got {channels}")
+        self.theta = sn(nn.Conv2d(channels, channels // 8, 1, bias=False), use_sn)
+        self.phi = sn(nn.Conv2d(channels, channels // 8, 1, bias=False), use_sn)
+        self.g = sn(nn.Conv2d(channels, channels // 2, 1, bias=False), use_sn)
+        self.out = sn(nn.Conv2d(channels // 2, channels, 1, bias=False), use_sn)
+        self.gamma = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C, H, W)
+        b, c, h, w = x.shape
+        theta = self.theta(x).flatten(2)                        # (B, C/8, N)
+        phi = F.max_pool2d(self.phi(x), 2).flatten(2)           # (B, C/8, N/4)
+        g = F.max_pool2d(self.g(x), 2).flatten(2)               # (B, C/2, N/4)
+        attn = torch.softmax(theta.transpose(1, 2) @ phi, -1)  # (B, N, N/4)
+        o = (g @ attn.transpose(1, 2)).view(b, c // 2, h, w)
+        return x + self.gamma * self.out(o)
+
+
+class Projection(nn.Module):
+    """Projection-discriminator output: w^T h + b + <E(y), h> for pooled features h (B, F)."""
+
+    def __init__(self, features: int, num_classes: int, use_sn: bool = True):
+        super().__init__()
+        self.linear = sn(nn.Linear(features, 1), use_sn)
+        self.embed = sn(nn.Embedding(num_classes, features), use_sn) if num_classes else None
+
+    def forward(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:  # -> (B,)
+        out = self.linear(h).squeeze(1)
+        if self.embed is not None:
+            if y is None:
+                raise ValueError("this discriminator is class-conditional: pass labels y")
+            out = out + (self.embed(y) * h).sum(1)
+        return out

@@ -1,0 +1,49 @@
+"""Device, precision, memory format and compilation, resolved once."""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass
+class Hardware:
+    device: torch.device
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+
+    @classmethod
+    def resolve(cls, device: str = "auto", precision: str = "fp32", channels_last: bool = False,
+                compile: bool = False) -> "Hardware":
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown hardware.precision '{precision}'; available: {', '.join(PRECISIONS)}")
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"hardware.device={device} but no CUDA GPU is visible; use hardware=cpu or hardware=auto")
+        dev = torch.device(device)
+        if dev.type == "cpu" and precision == "fp16":
+            raise ValueError("hardware.precision=fp16 needs a GPU; use fp32 or bf16 on the CPU")
+        return cls(dev, precision, channels_last, compile)
+
+    def autocast(self):
+        dtype = PRECISIONS[self.precision]
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def scaler(self) -> torch.amp.GradScaler:
+        return torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+
+    def place(self, module: nn.Module) -> nn.Module:
+        module = module.to(self.device)
+        return module.to(memory_format=torch.channels_last) if self.channels_last else module
+
+    def compiled(self, module: nn.Module):
+        """The callable used in the training loop (state dicts stay on the plain module)."""
+        return torch.compile(module) if self.compile else module

@@ -1,0 +1,331 @@
+"""One generic GAN trainer. It receives constructed objects and runs the step in DESIGN.md:
+
+    D step(s): fake = G(z, y).detach(); real' = mix_real(real); D sees augment(real'), augment(fake)
+               loss = loss.d(out_r, out_f) + sum(reg.d_terms(ctx))
+    G step:    out_f = D(augment(G(z, y))); loss = loss.g(out_f) + sum(reg.g_terms(ctx))
+    then EMA(G), schedules, regularizer updates; every k steps log, sample, evaluate, checkpoint.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from pathlib import Path
+from typing import Protocol
+
+import torch
+import torch.nn as nn
+from tqdm import tqdm
+
+from ganlab.data.base import DeviceBatches, to_float
+from ganlab.models.base import DOut, sample_prior
+from ganlab.regularizers.base import Regularizer, StepContext
+from ganlab.track.images import save_grid
+from ganlab.track.plots import plot_run
+from ganlab.track.stats import Stats
+from ganlab.train import checkpoint as ckpt
+from ganlab.train.ema import EMA
+from ganlab.train.hardware import Hardware
+from ganlab.train.schedules import Schedule
+from ganlab.train.settings import TrainSettings
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def frozen_buffers(module: nn.Module):
+    """Run diagnostics and sampling in train mode (batch statistics) without changing BN running
+    stats or spectral-norm vectors, so logging and sampling never alter the training trajectory."""
+    saved = [(b, b.detach().clone()) for b in module.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for b, value in saved:
+                b.copy_(value)
+
+
+class Evaluator(Protocol):
+    def evaluate(self, g: nn.Module, d: nn.Module, step: int) -> dict: ...
+
+
+class Logger(Protocol):
+    def log(self, row: dict) -> None: ...
+    def log_images(self, name: str, path: Path, step: int) -> None: ...
+    def close(self) -> None: ...
+
+
+class Trainer:
+    def __init__(self, g: nn.Module, d: nn.Module, loss, regularizers: list[Regularizer],
+                 opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+                 sched_g: Schedule, sched_d: Schedule, data: DeviceBatches, settings: TrainSettings,
+                 run_dir: Path, hardware: Hardware, loggers: list[Logger] = (),
+                 evaluator: Evaluator | None = None, eval_every: int = 0, config: dict | None = None,
+                 resume_keys: tuple[str, ...] = (), resume_from: Path | None = None, progress: bool = True):
+        settings.validate()
+        self.g, self.d, self.loss, self.regs = g, d, loss, list(regularizers)
+        self.g_fn, self.d_fn = hardware.compiled(g), hardware.compiled(d)
+        self.opt_g, self.opt_d, self.sched_g, self.sched_d = opt_g, opt_d, sched_g, sched_d
+        self.scaler_g, self.scaler_d = hardware.scaler(), hardware.scaler()
+        self.data, self.s, self.hw = data, settings, hardware
+        self.run_dir, self.loggers, self.evaluator, self.eval_every = Path(run_dir), list(loggers), evaluator, eval_every
+        self.config, self.resume_keys, self.progress = config or {}, resume_keys, progress
+        self.resume_from = resume_from
+        self.ema = EMA(g, settings.ema.decay, settings.ema.start) if settings.ema.enabled else None
+        self.stats = Stats()
+        self.stats.open("log")
+        for r in self.regs:
+            r.attach(self.stats)
+        self.step, self.images_seen, self.elapsed, self.best_fid = 0, 0, 0.0, float("inf")
+        self._watch: list[tuple[int, str, torch.Tensor]] = []   # loss terms awaiting a finiteness check
+        self.num_classes = getattr(g, "num_classes", 0)
+        n = settings.samples_per_class
+        gen = torch.Generator().manual_seed(12345)  # fixed noise, independent of the training RNG
+        count = n * self.num_classes if self.num_classes else 64
+        self.fixed_z = torch.randn(count, g.z_dim, generator=gen).to(hardware.device)
+        self.fixed_y = (torch.arange(self.num_classes).repeat_interleave(n).to(hardware.device)
+                        if self.num_classes else None)
+        self.grid_nrow = n if self.num_classes else 8
+
+    # ---- the step ---------------------------------------------------------------------------
+    def run_d(self, x: torch.Tensor, y: torch.Tensor | None, side: str, ctx: StepContext) -> DOut:
+        """The single place where D sees images: every augmenting regularizer runs here, in order."""
+        params: dict[str, torch.Tensor] = {}
+        for r in self.regs:
+            x, p = r.augment(x)
+            params.update(p)
+        ctx.aug[side] = params
+        if self.hw.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with self.hw.autocast():
+            out = self.d_fn(x, y)
+        out.logits = out.logits.float()
+        if out.pixel_logits is not None:
+            out.pixel_logits = out.pixel_logits.float()
+        return out
+
+    def _context(self, phase: str, **kw) -> StepContext:
+        return StepContext(step=self.step, phase=phase, d=self.d_fn, stats=self.stats, run_d=self.run_d, **kw)
+
+    def _fake(self, batch: int):
+        z, y = sample_prior(batch, self.g.z_dim, self.num_classes, self.hw.device)
+        with self.hw.autocast():
+            return self.g_fn(z, y).float(), z, y
+
+    def _sum_terms(self, phase: str, adv: torch.Tensor, stats: dict, terms: dict) -> torch.Tensor:
+        for name, value in stats.items():
+            self.stats.report(f"loss/{phase}/{name}", value)
+        total = adv
+        for name, value in terms.items():
+            self.stats.report(f"loss/{phase}/{name}", value)
+            self._watch.append((self.step, f"loss/{phase}/{name}", value.detach()))
+            total = total + value
+        self._watch.append((self.step, f"loss/{phase}/{self.loss.name}", adv.detach()))
+        self.stats.report(f"loss/{phase}/total", total)
+        return total
+
+    def d_step(self) -> None:
+        self.d.requires_grad_(True)
+        for r in self.regs:
+            r.requires_grad_(True)
+        for _ in range(self.s.n_critic):
+            self.opt_d.zero_grad(set_to_none=True)
+            for _ in range(self.s.accum_d):
+                real, y = self.data.next()
+                with torch.no_grad():
+                    fake, _, y_fake = self._fake(len(real))
+                ctx = self._context("d", real=real, y_real=y, fake=fake, y_fake=y_fake)
+                for r in self.regs:
+                    ctx.real = r.mix_real(ctx.real, ctx)
+                ctx.out_real = self.run_d(ctx.real, y, "real", ctx)
+                ctx.out_fake = self.run_d(fake, y_fake, "fake", ctx)
+                adv, stats = self.loss.d(ctx.out_real, ctx.out_fake)
+                terms = {k: v for r in self.regs for k, v in r.d_terms(ctx).items()}
+                total = self._sum_terms("d", adv, stats, terms)
+                self.scaler_d.scale(total / self.s.accum_d).backward()
+                self.stats.report("d/sign_real", ctx.out_real.logits.sign())
+                self.stats.report("D(x)", torch.sigmoid(ctx.out_real.logits))
+                self.stats.report("D(G(z))/d_step", torch.sigmoid(ctx.out_fake.logits))
+                self.images_seen += len(real)
+            self.scaler_d.step(self.opt_d)
+            self.scaler_d.update()
+
+    def g_step(self) -> StepContext:
+        self.d.requires_grad_(False)   # no grads for D's (or its heads') weights in the G step
+        for r in self.regs:
+            r.requires_grad_(False)
+        self.opt_g.zero_grad(set_to_none=True)
+        for _ in range(self.s.accum_g):
+            fake, z, y = self._fake(self.s.batch_size)
+            ctx = self._context("g", fake=fake, y_fake=y)
+            ctx.out_fake = self.run_d(fake, y, "fake", ctx)
+            adv, stats = self.loss.g(ctx.out_fake)
+            terms = {k: v for r in self.regs for k, v in r.g_terms(ctx).items()}
+            total = self._sum_terms("g", adv, stats, terms)
+            self.scaler_g.scale(total / self.s.accum_g).backward()
+            self.stats.report("D(G(z))/before_g_step", torch.sigmoid(ctx.out_fake.logits))
+        self.scaler_g.step(self.opt_g)
+        self.scaler_g.update()
+        self._last_g = (z, y)
+        return ctx
+
+    # ---- the loop ---------------------------------------------------------------------------
+    def fit(self) -> dict:
+        self.resume()
+        start_step, t0 = self.step, time.time()
+        if self.step == 0:
+            save_grid(to_float(self.data.images[:64]), self.run_dir / "samples" / "real.png", 8)
+        bar = tqdm(total=self.s.steps, initial=self.step, disable=not self.progress, desc="train",
+                   unit="it", dynamic_ncols=True, mininterval=2.0)
+        status = "crashed"
+        try:
+            while self.step < self.s.steps:
+                self.d_step()
+                ctx = self.g_step()
+                self.step += 1
+                if self.ema:
+                    self.ema.update(self.g, self.step)
+                for sched in (self.sched_g, self.sched_d):
+                    sched.on_step(self.step)
+                for r in self.regs:
+                    r.update(ctx)
+                bar.update(1)
+                last = self.step == self.s.steps
+                if self.step % self.s.log_every == 0 or last:
+                    row = self.log(ctx, time.time() - t0, start_step)
+                    bar.set_postfix({"img/s": f"{row['img_s']:.0f}", "d": f"{row.get('loss/d/total', 0):.3f}",
+                                     "g": f"{row.get('loss/g/total', 0):.3f}"})
+                if self.step % self.s.sample_every == 0 or last:
+                    self.sample()
+                if self.evaluator and self.eval_every and (self.step % self.eval_every == 0 or last):
+                    self.evaluate()
+                if self.step % self.s.ckpt_every == 0 or last:
+                    self.check_finite()
+                    self.save("last.pt")
+            status = "finished"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            bar.close()
+            self.elapsed += time.time() - t0
+            self.write_summary(status)
+        return self.summary
+
+    def log(self, ctx: StepContext, seconds: float, start_step: int) -> dict:
+        self.check_finite()
+        z, y = self._last_g
+        with torch.no_grad(), frozen_buffers(self.d), frozen_buffers(self.g):  # same z, after G's update
+            self.stats.report("D(G(z))/after_g_step", torch.sigmoid(self.run_d(self.g_fn(z, y), y, "fake", ctx).logits))
+        row = {"step": self.step, "kimg": self.images_seen / 1000, **self.stats.read("log")}
+        row["lr_g"], row["lr_d"] = self.opt_g.param_groups[0]["lr"], self.opt_d.param_groups[0]["lr"]
+        imgs_per_it = self.s.batch_size * self.s.n_critic * self.s.accum_d
+        row["img_s"] = imgs_per_it * (self.step - start_step) / max(seconds, 1e-9)
+        row["time"] = self.elapsed + seconds
+        for logger in self.loggers:
+            logger.log(row)
+        self.sched_g.on_log({**row, "metric": row.get("loss/g/total")})
+        self.sched_d.on_log({**row, "metric": row.get("loss/d/total")})
+        self.last_row = row
+        return row
+
+    def check_finite(self) -> None:
+        """One host sync per check: find the first non-finite loss term since the last check."""
+        if not self._watch:
+            return
+        finite = torch.isfinite(torch.stack([t.float() for _, _, t in self._watch]))
+        if not bool(finite.all()):
+            step, name, value = self._watch[int((~finite).nonzero()[0])]
+            self._watch.clear()
+            raise NonFiniteLoss(f"non-finite loss: {name} = {float(value)} at step {step + 1}; "
+                                f"the last good checkpoint is kept in {self.run_dir / 'checkpoints'}")
+        self._watch.clear()
+
+    @property
+    def g_eval(self) -> nn.Module:
+        return self.ema.model if self.ema else self.g
+
+    @torch.no_grad()
+    def sample(self) -> Path:
+        """The fixed-noise grid from G (EMA when on), rows = classes; batch statistics, buffers untouched."""
+        ys = self.fixed_y.split(256) if self.fixed_y is not None else [None] * len(self.fixed_z.split(256))
+        with frozen_buffers(self.g_eval), self.hw.autocast():
+            imgs = torch.cat([self.g_eval(z, y).float() for z, y in zip(self.fixed_z.split(256), ys)])
+        path = save_grid(imgs, self.run_dir / "samples" / f"step_{self.step:07d}.png", self.grid_nrow)
+        for logger in self.loggers:
+            logger.log_images("samples", path, self.step)
+        return path
+
+    def evaluate(self) -> dict:
+        devices = [self.hw.device] if self.hw.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), frozen_buffers(self.g_eval), frozen_buffers(self.d):
+            result = {"step": self.step, "kimg": self.images_seen / 1000,
+                      **self.evaluator.evaluate(self.g_eval, self.d, self.step)}
+        with open(self.run_dir / "eval.jsonl", "a") as f:
+            f.write(json.dumps(result) + "\n")
+        for logger in self.loggers:
+            logger.log({f"eval/{k}": v for k, v in result.items() if isinstance(v, (int, float))})
+        fid = result.get("fid")
+        if isinstance(fid, (int, float)) and fid < self.best_fid:
+            self.best_fid = fid
+            self.check_finite()
+            self.save("best.pt")
+        return result
+
+    # ---- checkpoints --------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step, "images_seen": self.images_seen, "best_fid": self.best_fid,
+            "g": self.g.state_dict(), "d": self.d.state_dict(),
+            "ema": self.ema.state_dict() if self.ema else None,
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
+            "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict(),
+            "regs": [r.state_dict() for r in self.regs], "data": self.data.state_dict(),
+            "stats": self.stats.state_dict(), "rng": ckpt.rng_state(), "config": self.config,
+        }
+
+    def save(self, name: str) -> None:
+        ckpt.save_atomic(self.state_dict(), self.run_dir / "checkpoints" / name)
+
+    def resume(self) -> None:
+        path = self.resume_from
+        if path is None:
+            return
+        state = ckpt.load(path, map_location=self.hw.device)
+        diff = ckpt.config_diff(state.get("config", {}), self.config, list(self.resume_keys))
+        if diff:
+            raise ValueError(f"cannot resume from {path}: the config differs in keys that matter:\n" + "\n".join(diff))
+        self.g.load_state_dict(state["g"])
+        self.d.load_state_dict(state["d"])
+        if self.ema and state["ema"] is not None:
+            self.ema.load_state_dict(state["ema"])
+        for name in ("opt_g", "opt_d", "sched_g", "sched_d", "scaler_g", "scaler_d", "data", "stats"):
+            getattr(self, name).load_state_dict(state[name])
+        for r, s in zip(self.regs, state["regs"]):
+            r.load_state_dict(s)
+        ckpt.set_rng_state({k: (v.cpu() if isinstance(v, torch.Tensor) else [t.cpu() for t in v])
+                            for k, v in state["rng"].items()})
+        self.step, self.images_seen, self.best_fid = state["step"], state["images_seen"], state["best_fid"]
+        self.elapsed = self._previous_elapsed()
+
+    def _previous_elapsed(self) -> float:
+        path = self.run_dir / "summary.json"
+        return json.loads(path.read_text()).get("wall_time_s", 0.0) if path.is_file() else 0.0
+
+    def write_summary(self, status: str) -> None:
+        plot_run(self.run_dir)
+        evals = []
+        if (self.run_dir / "eval.jsonl").is_file():
+            evals = [json.loads(line) for line in (self.run_dir / "eval.jsonl").read_text().splitlines() if line.strip()]
+        self.summary = {
+            "status": status, "step": self.step, "steps": self.s.steps, "images_seen": self.images_seen,
+            "wall_time_s": round(self.elapsed, 2), "final": getattr(self, "last_row", {}),
+            "final_eval": evals[-1] if evals else None,
+            "best_eval": min((e for e in evals if "fid" in e), key=lambda e: e["fid"], default=None),
+        }
+        (self.run_dir / "summary.json").write_text(json.dumps(self.summary, indent=2))
+        for logger in self.loggers:
+            logger.close()
