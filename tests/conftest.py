@@ -1,0 +1,37 @@
+"""Shared helpers: compose the real configs and run the real trainer on tiny settings."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from ganlab.cli.train import CONFIG_DIR, train
+
+# Small enough that one training step takes well under a second on 2 CPU cores.
+TINY = ["progress=false", "train.steps=2", "train.batch_size=8", "train.log_every=1",
+        "train.sample_every=1", "train.ckpt_every=1", "train.samples_per_class=2",
+        "dataset.image_size=16", "hardware=cpu"]
+TINY_DCGAN = ["model.g_width=8", "model.d_width=8"]
+
+
+def compose_cfg(overrides: list[str] = ()):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides))
+
+
+def run(tmp_path: Path, overrides: list[str] = (), tiny_model: bool = True) -> tuple[dict, Path]:
+    cfg = compose_cfg(TINY + (TINY_DCGAN if tiny_model else []) + list(overrides))
+    run_dir = Path(tmp_path)
+    return train(cfg, run_dir), run_dir
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml"))
+
+
+@pytest.fixture
+def run_tiny(tmp_path):
+    def _run(overrides=(), sub="run", tiny_model=True):
+        return run(tmp_path / sub, overrides, tiny_model)
+    return _run

@@ -1,0 +1,36 @@
+"""The console script from another working directory, presets, and a multirun sweep."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+TINY = ["progress=false", "train.batch_size=8", "dataset.image_size=16", "model.g_width=8",
+        "model.d_width=8", "train.log_every=1", "hardware=cpu"]
+
+
+def ganlab_train(args, cwd):
+    exe = Path(sys.executable).with_name("ganlab-train")
+    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_experiment_presets_work_from_any_directory(tmp_path):
+    out = ganlab_train(["+experiment=dcgan_bce_plateau", "train.steps=2", *TINY, f"hydra.run.dir={tmp_path}/run"], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    cfg = (tmp_path / "run/.hydra/config.yaml").read_text()
+    assert "name: plateau" in cfg and "lr: 0.0001" in cfg
+    assert json.loads((tmp_path / "run/summary.json").read_text())["status"] == "finished"
+
+
+def test_multirun_sweeps_every_combination(tmp_path):
+    out = ganlab_train(["-m", "seed=0,1", "loss=hinge,bce", "train.steps=2", *TINY,
+                        f"hydra.sweep.dir={tmp_path}/sweep"], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    jobs = sorted((tmp_path / "sweep").glob("*/summary.json"))
+    assert len(jobs) == 4
+    assert all(json.loads(j.read_text())["status"] == "finished" for j in jobs)
+
+
+def test_unknown_model_message_lists_the_choices(tmp_path):
+    out = ganlab_train(["model=bigan"], cwd=tmp_path)
+    assert out.returncode != 0
+    assert "Could not find 'model/bigan'" in out.stderr and "dcgan" in out.stderr
