@@ -28,6 +28,20 @@ class HardwareSchema:
 
 
 @dataclass
+class EvalSchema:
+    every: int = 1000
+    metrics: list = field(default_factory=lambda: ["fid", "is", "kid", "pr", "d_acc"])
+    num_samples: int = 10000
+    reference: str = "train"
+    extractor: str = "auto"
+    inception_weights: Any = None
+    reference_stats: Any = None
+    batch_size: int = 250
+    kid_subset_size: int = 1000
+    isc_splits: int = 10
+
+
+@dataclass
 class WandbSchema:
     mode: str = "offline"          # online | offline | disabled
     project: str = "ganlab"

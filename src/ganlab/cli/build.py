@@ -1,6 +1,7 @@
 """build(cfg): turn a composed config into a ready Trainer. The one bridge from config to objects."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -11,9 +12,10 @@ import ganlab.losses  # noqa: F401
 import ganlab.models  # noqa: F401
 import ganlab.optimizers  # noqa: F401
 import ganlab.regularizers  # noqa: F401
-from ganlab.config import RESUME_KEYS, HardwareSchema, LoggerSchema, plain, split_name, train_settings, validated
+import ganlab.metrics.extractors  # noqa: F401
+from ganlab.config import RESUME_KEYS, EvalSchema, HardwareSchema, LoggerSchema, plain, split_name, train_settings, validated
 from ganlab.data.base import DeviceBatches
-from ganlab.registry import DATASETS, LOSSES, MODELS, OPTIMIZERS, REGULARIZERS, SCHEDULERS
+from ganlab.registry import DATASETS, EXTRACTORS, LOSSES, MODELS, OPTIMIZERS, REGULARIZERS, SCHEDULERS
 from ganlab.track.jsonl import JsonlLogger
 from ganlab.train.hardware import Hardware
 from ganlab.train.trainer import Trainer
@@ -63,12 +65,27 @@ def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
     return loggers
 
 
-def build_evaluator(cfg: DictConfig, data, hw: Hardware, run_dir: Path):
-    ev = plain(cfg.get("eval")) or {}
-    if not ev.get("every"):
+def build_evaluator(cfg: DictConfig, data, device, force: bool = False):
+    """The Evaluator for this config (None when eval.every is 0, unless forced), and eval.every."""
+    ev = validated(EvalSchema, cfg.get("eval"), "eval")
+    if not ev.every and not force:
         return None, 0
-    from ganlab.metrics.evaluator import build_evaluator as make
-    return make(ev, cfg, data, hw), int(ev["every"])
+    from ganlab.metrics.evaluator import Evaluator
+    name, kwargs = split_name(cfg.dataset, "dataset")
+    if ev.reference not in ("train", "test"):
+        raise ValueError(f"unknown eval.reference '{ev.reference}'; available: train, test")
+    reference = data
+    if ev.reference == "test":
+        kwargs = {k: v for k, v in kwargs.items() if k not in LOADER_KEYS}
+        reference = DATASETS.build(name, **{**kwargs, "split": "test"})
+    extractor = ev.extractor if ev.extractor != "auto" else ("digits" if name == "digits" else "inception")
+    ext = EXTRACTORS.build(extractor, device=device, inception_weights=ev.inception_weights)
+    protocol = {"reference": f"{name}:{ev.reference}", "pr_features": extractor}
+    evaluator = Evaluator(ext, reference, list(ev.metrics), ev.num_samples, ev.batch_size, device, protocol,
+                          cache_key=json.dumps(plain(cfg.dataset), sort_keys=True) + ev.reference,
+                          reference_stats=ev.reference_stats, kid_subset_size=ev.kid_subset_size,
+                          isc_splits=ev.isc_splits)
+    return evaluator, ev.every
 
 
 def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
@@ -90,7 +107,7 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
     sched_g = SCHEDULERS.build(sched_name, optimizer=opt_g, total_steps=settings.steps, **sched_kwargs)
     sched_d = SCHEDULERS.build(sched_name, optimizer=opt_d, total_steps=settings.steps, **sched_kwargs)
     batches = DeviceBatches(data, settings.batch_size, hw.device, seed=int(cfg.seed), **loader)
-    evaluator, eval_every = build_evaluator(cfg, data, hw, run_dir)
+    evaluator, eval_every = build_evaluator(cfg, data, hw.device)
     return Trainer(g, d, loss, regs, opt_g, opt_d, sched_g, sched_d, batches, settings, run_dir, hw,
                    loggers=build_loggers(cfg, run_dir), evaluator=evaluator, eval_every=eval_every,
                    config=plain(cfg), resume_keys=RESUME_KEYS, resume_from=resume_path(cfg, run_dir),
