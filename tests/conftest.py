@@ -1,7 +1,12 @@
 """Shared helpers: compose the real configs and run the real trainer on tiny settings."""
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
+
+# One cache (digits classifier, reference features) per test session, never the user's.
+os.environ["GANLAB_CACHE"] = tempfile.mkdtemp(prefix="ganlab-test-cache-")
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -11,7 +16,7 @@ from ganlab.cli.train import CONFIG_DIR, train
 # Small enough that one training step takes well under a second on 2 CPU cores.
 TINY = ["progress=false", "train.steps=2", "train.batch_size=8", "train.log_every=1",
         "train.sample_every=1", "train.ckpt_every=1", "train.samples_per_class=2",
-        "dataset.image_size=16", "hardware=cpu"]
+        "dataset.image_size=16", "hardware=cpu", "eval=none"]
 TINY_DCGAN = ["model.g_width=8", "model.d_width=8"]
 
 

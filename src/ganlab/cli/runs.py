@@ -1,0 +1,45 @@
+"""Loading a finished (or running) run directory back: its config, models and checkpoint."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from ganlab.cli.build import build_data, build_models
+from ganlab.train import checkpoint as ckpt
+from ganlab.train.hardware import Hardware
+
+
+def find_checkpoint(path: Path) -> tuple[Path, Path]:
+    """RUN_DIR or a .pt file -> (run_dir, checkpoint path)."""
+    path = Path(path)
+    if path.is_file():
+        run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        return run_dir, path
+    for name in ("best.pt", "last.pt"):
+        if (path / "checkpoints" / name).is_file():
+            return path, path / "checkpoints" / name
+    raise FileNotFoundError(f"no checkpoint under {path} (expected {path}/checkpoints/best.pt or last.pt)")
+
+
+def load_run(path: Path, device: str = "auto", which: str | None = None):
+    """-> (cfg, data, G (EMA weights when present), D, checkpoint state, run_dir, checkpoint path)."""
+    run_dir, ckpt_path = find_checkpoint(path)
+    if which:
+        ckpt_path = run_dir / "checkpoints" / which
+    config_file = run_dir / ".hydra" / "config.yaml"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{run_dir} has no .hydra/config.yaml; is it a ganlab run directory?")
+    cfg = OmegaConf.load(config_file)
+    hw = Hardware.resolve(device)
+    data, _ = build_data(cfg)
+    g, d = build_models(cfg, data)
+    state = ckpt.load(ckpt_path, map_location=hw.device)
+    g.load_state_dict(state["ema"] if state.get("ema") is not None else state["g"])
+    d.load_state_dict(state["d"])
+    return cfg, data, g.to(hw.device), d.to(hw.device), state, run_dir, ckpt_path, hw
+
+
+def set_seed(seed: int) -> None:
+    torch.manual_seed(seed)

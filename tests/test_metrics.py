@@ -1,0 +1,137 @@
+"""Evaluation: metric values against independent computations, caching, protocol, commands."""
+import json
+from unittest import mock
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+from conftest import run
+from ganlab.cli import evaluate as evaluate_cli
+from ganlab.cli import sample as sample_cli
+from ganlab.data.digits import digits
+from ganlab.metrics import extractors
+from ganlab.metrics.evaluator import Evaluator, fid_from_features
+from ganlab.metrics.extractors import Extractor, load_digit_net
+from ganlab.models.dcgan import DCGANGenerator
+from torch_fidelity.metric_isc import isc_features_to_metric
+
+
+def frechet_numpy(a, b):
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2).real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+
+
+def test_fid_matches_an_independent_frechet_distance():
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(500, 16, generator=gen, dtype=torch.float64)
+    b = torch.randn(400, 16, generator=gen, dtype=torch.float64) * 1.3 + 0.2
+    assert fid_from_features(a, b) == pytest.approx(frechet_numpy(a.numpy(), b.numpy()), rel=1e-4)
+
+
+def test_inception_score_matches_a_direct_computation():
+    logits = torch.randn(1000, 10, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 3
+    p = torch.softmax(logits, 1).numpy()
+    scores = []
+    for chunk in np.array_split(p, 1):
+        py = chunk.mean(0, keepdims=True)
+        scores.append(np.exp((chunk * (np.log(chunk) - np.log(py))).sum(1).mean()))
+    got = isc_features_to_metric(logits, splits=1, shuffle=False)["inception_score_mean"]
+    assert got == pytest.approx(scores[0], rel=1e-6)
+
+
+def test_the_digits_classifier_is_accurate():
+    _, acc = load_digit_net()
+    assert acc > 0.95
+
+
+class CountingExtractor(Extractor):
+    calls = 0
+
+    def __call__(self, images, batch_size=250):
+        CountingExtractor.calls += len(images)
+        return super().__call__(images, batch_size)
+
+
+def test_reference_features_are_cached_and_protocol_recorded():
+    ref = digits(16, "all")
+    ext = CountingExtractor("digits", extractors.DigitsFeatureExtractor(), "cpu", None)
+    g = DCGANGenerator(z_dim=8, image_size=16, channels=1, width=4, num_classes=10)
+    ev = Evaluator(ext, ref, num_samples=100, kid_subset_size=50, cache_key="test-cache", device="cpu")
+    first = ev.evaluate(g, None)
+    assert CountingExtractor.calls == len(ref) + 100
+    ev2 = Evaluator(ext, ref, num_samples=100, kid_subset_size=50, cache_key="test-cache", device="cpu")
+    ev2.evaluate(g, None)
+    assert CountingExtractor.calls == len(ref) + 200          # no second pass over the real images
+    assert first["protocol"] == {"extractor": "digits", "num_samples": 100, "reference_n": len(ref)}
+    assert first["fid"] > first["fid_floor"] > 0
+    assert 1 <= first["is_mean"] <= 10 and 0 <= first["precision"] <= 1
+
+
+def test_conditional_sampling_is_class_balanced():
+    g = DCGANGenerator(z_dim=8, image_size=16, channels=1, width=4, num_classes=10)
+    ev = Evaluator(Extractor("digits", extractors.DigitsFeatureExtractor(), "cpu", None), digits(16), num_samples=30)
+    images, labels = ev.generate(g, 30)
+    assert images.dtype == torch.uint8 and images.shape == (30, 1, 16, 16)
+    assert torch.bincount(labels).tolist() == [3] * 10
+
+
+def random_inception_weights(path):
+    with mock.patch.object(FeatureExtractorInceptionV3, "load_state_dict", lambda self, *a, **k: None), \
+         mock.patch("torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url", lambda *a, **k: {}):
+        net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"])
+    torch.save(net.state_dict(), path)
+
+
+def test_inception_path_runs_offline_from_a_local_weights_file(tmp_path):
+    """Plumbing only: random weights give meaningless numbers, but the whole path runs."""
+    weights = tmp_path / "inception.pth"
+    random_inception_weights(weights)
+    ext = extractors.EXTRACTORS.build("inception", device="cpu", inception_weights=str(weights))
+    ev = Evaluator(ext, digits(16, "test"), metrics=["fid", "is", "kid"], num_samples=12, kid_subset_size=10,
+                   batch_size=12, cache_key="inception-plumbing")
+    out = ev.evaluate(DCGANGenerator(z_dim=8, image_size=16, channels=1, width=4), None)
+    assert np.isfinite(out["fid"]) and out["protocol"]["extractor"] == "inception"
+
+
+def test_missing_inception_weights_say_which_file_to_put_where(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    def offline(*a, **k):
+        raise OSError("network unreachable")
+    monkeypatch.setattr("torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url", offline)
+    with pytest.raises(FileNotFoundError, match=r"weights-inception-2015-12-05-6726825d\.pth(.|\n)*eval\.inception_weights"):
+        extractors.EXTRACTORS.build("inception", device="cpu")
+
+
+def test_training_evaluates_writes_eval_jsonl_and_best_checkpoint(tmp_path):
+    summary, d = run(tmp_path, ["eval=default", "eval.every=1", "eval.num_samples=60", "eval.kid_subset_size=50",
+                                "train.steps=2"])
+    rows = [json.loads(x) for x in (d / "eval.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2]
+    for key in ("fid", "fid_floor", "is_mean", "is_std", "kid", "precision", "recall", "d_accuracy",
+                "d_precision", "d_recall", "protocol"):
+        assert key in rows[0], key
+    assert rows[0]["protocol"]["reference"] == "digits:train"
+    assert (d / "checkpoints/best.pt").is_file() and summary["best_eval"]["fid"] == min(r["fid"] for r in rows)
+    assert (d / "plots/metrics.png").is_file()
+
+
+def test_evaluate_and_sample_commands(tmp_path, capsys):
+    _, d = run(tmp_path / "run", ["train.steps=1"])
+    (d / ".hydra").mkdir()
+    from conftest import TINY, TINY_DCGAN, compose_cfg
+    from omegaconf import OmegaConf
+    OmegaConf.save(compose_cfg(TINY + TINY_DCGAN + ["train.steps=1"]), d / ".hydra/config.yaml")
+    evaluate_cli.main([str(d), "--num-samples", "40", "--device", "cpu"])
+    line = json.loads((d / "eval.jsonl").read_text().splitlines()[-1])
+    assert line["protocol"]["num_samples"] == 40 and "fid" in line
+    sample_cli.main([str(d), "--n", "20", "--out", str(tmp_path / "png"), "--device", "cpu"])
+    assert len(list((tmp_path / "png").glob("class_*/*.png"))) == 20
+    npz = np.load(tmp_path / "png/samples.npz")
+    assert npz["images"].shape == (20, 16, 16, 1) and npz["images"].dtype == np.uint8
+    sample_cli.main([str(d), "--grid", "--out", str(tmp_path / "grid"), "--device", "cpu"])
+    assert (tmp_path / "grid/grid.png").is_file()
