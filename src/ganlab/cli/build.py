@@ -1,6 +1,7 @@
 """build(cfg): turn a composed config into a ready Trainer. The one bridge from config to objects."""
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -35,8 +36,16 @@ def build_models(cfg: DictConfig, data):
                         num_classes=data.num_classes, **kwargs)
 
 
-def build_regularizers(cfg: DictConfig) -> list:
-    return [REGULARIZERS.build(key, **(kwargs or {})) for key, kwargs in (plain(cfg.get("regularizer")) or {}).items()]
+def build_regularizers(cfg: DictConfig, d) -> list:
+    """One regularizer per entry of the list group, in order. Builders that take `features_dim`
+    (heads on D's pooled features, e.g. AugSelf) get it from the discriminator."""
+    regs = []
+    for key, kwargs in (plain(cfg.get("regularizer")) or {}).items():
+        kwargs = dict(kwargs or {})
+        if "features_dim" in inspect.signature(REGULARIZERS.get(key)).parameters:
+            kwargs.setdefault("features_dim", d.features_dim)
+        regs.append(REGULARIZERS.build(key, **kwargs))
+    return regs
 
 
 def resume_path(cfg: DictConfig, run_dir: Path) -> Path | None:
@@ -97,7 +106,7 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
     g, d = build_models(cfg, data)
     loss_name, loss_kwargs = split_name(cfg.loss, "loss")
     loss = LOSSES.build(loss_name, **loss_kwargs)
-    regs = [hw.place(r) for r in build_regularizers(cfg)]
+    regs = [hw.place(r) for r in build_regularizers(cfg, d)]
     g, d = hw.place(g), hw.place(d)
     opt_name, opt_kwargs = split_name(cfg.optimizer, "optimizer")
     opt_g = OPTIMIZERS.build(opt_name, params=g.parameters(), **(opt_kwargs.get("g") or {}))

@@ -9,7 +9,7 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ganlab.cli.build import build
 
@@ -18,8 +18,25 @@ from ganlab.cli.build import build
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
+def check_regularizer_settings(cfg: DictConfig) -> None:
+    """A preset's `regularizer.apa.kimg` left behind after the command line chose `regularizer=[]`
+    would silently switch APA back on. A selected option carries every key of its YAML; an entry
+    missing some of them was never selected, so refuse it."""
+    for key, entry in (cfg.get("regularizer") or {}).items():
+        option = Path(CONFIG_DIR) / "regularizer" / f"{key}.yaml"
+        if not option.is_file():
+            continue  # registered outside conf/ (e.g. by a plugin or a test): nothing to compare with
+        missing = set(OmegaConf.load(option)) - set(entry or {})
+        if missing:
+            raise ValueError(
+                f"regularizer.{key} has settings but '{key}' is not selected in the regularizer list; "
+                f"add it (regularizer=[...,{key}]) or drop its settings. When sweeping presets, sweep "
+                f"+experiment=A,B rather than regularizer=...")
+
+
 def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     """Build everything from the config and train; returns the run's summary."""
+    check_regularizer_settings(cfg)
     return build(cfg, run_dir).fit()
 
 

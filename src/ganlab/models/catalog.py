@@ -5,6 +5,7 @@ keyword argument taken from the `model` config group.
 """
 from __future__ import annotations
 
+from ganlab.models.biggan import BigGANDeepDiscriminator, BigGANDeepGenerator
 from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganlab.registry import MODELS
 
@@ -16,4 +17,14 @@ def dcgan(image_size: int, channels: int, num_classes: int = 0, conditional: boo
     classes = num_classes if conditional else 0
     g = DCGANGenerator(z_dim, image_size, channels, g_width, classes, embed_dim)
     d = DCGANDiscriminator(image_size, channels, d_width, classes, d_norm, spectral_norm)
+    return g, d
+
+
+@MODELS.register("biggan_deep")
+def biggan_deep(image_size: int, channels: int, num_classes: int = 0, conditional: bool = True, ch: int = 64,
+                z_dim: int = 128, shared_dim: int = 128, depth: int = 2, g_attn: int = 16, d_attn: int = 16,
+                spectral_norm: bool = True, init: str = "ortho"):
+    classes = num_classes if conditional else 0
+    g = BigGANDeepGenerator(image_size, channels, classes, ch, z_dim, shared_dim, depth, g_attn, spectral_norm, init)
+    d = BigGANDeepDiscriminator(image_size, channels, classes, ch, depth, d_attn, True, init)
     return g, d

@@ -24,6 +24,9 @@ class JsonlLogger:
     def log_images(self, name: str, path: Path, step: int) -> None:
         pass
 
+    def log_eval(self, result: dict) -> None:
+        pass   # the trainer writes eval.jsonl itself
+
     def close(self) -> None:
         pass
 

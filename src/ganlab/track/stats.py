@@ -43,9 +43,14 @@ class Stats:
         acc.clear()
         return out
 
-    def peek(self, reader: str, name: str) -> float | None:
-        entry = self._readers.get(reader, {}).get(name)
-        return None if not entry or not entry[1] else float(entry[0]) / entry[1]
+    def read_counts(self, reader: str) -> dict[str, tuple[float, int]]:
+        """Like read, with how many values each mean is over."""
+        acc = self._readers.get(reader)
+        if acc is None:
+            raise KeyError(f"stats reader '{reader}' was never opened")
+        out = {name: (float(total) / count, count) for name, (total, count) in acc.items() if count}
+        acc.clear()
+        return out
 
     def state_dict(self) -> dict:
         return {r: {n: [torch.as_tensor(t, dtype=torch.float64).cpu(), c] for n, (t, c) in acc.items()}

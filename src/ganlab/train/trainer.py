@@ -54,6 +54,7 @@ class Evaluator(Protocol):
 class Logger(Protocol):
     def log(self, row: dict) -> None: ...
     def log_images(self, name: str, path: Path, step: int) -> None: ...
+    def log_eval(self, result: dict) -> None: ...
     def close(self) -> None: ...
 
 
@@ -139,7 +140,7 @@ class Trainer:
                 ctx = self._context("d", real=real, y_real=y, fake=fake, y_fake=y_fake)
                 for r in self.regs:
                     ctx.real = r.mix_real(ctx.real, ctx)
-                ctx.out_real = self.run_d(ctx.real, y, "real", ctx)
+                ctx.out_real = self.run_d(ctx.real, ctx.y_real, "real", ctx)
                 ctx.out_fake = self.run_d(fake, y_fake, "fake", ctx)
                 adv, stats = self.loss.d(ctx.out_real, ctx.out_fake)
                 terms = {k: v for r in self.regs for k, v in r.d_terms(ctx).items()}
@@ -266,7 +267,7 @@ class Trainer:
         with open(self.run_dir / "eval.jsonl", "a") as f:
             f.write(json.dumps(result) + "\n")
         for logger in self.loggers:
-            logger.log({f"eval/{k}": v for k, v in result.items() if isinstance(v, (int, float))})
+            logger.log_eval(result)
         fid = result.get("fid")
         if isinstance(fid, (int, float)) and fid < self.best_fid:
             self.best_fid = fid

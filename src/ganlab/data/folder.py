@@ -1,0 +1,129 @@
+"""Image folders (anime faces, ImageNet-style class folders), decoded once into a uint8 cache.
+
+The first use decodes every file (in worker processes), centre-crops, resizes and writes
+CACHE/folders/<key>.npz; the key hashes the file list with sizes and modification times and every
+transform setting, so later runs and sweep jobs load it in about a second and a changed folder
+is decoded again. Class subfolders become labels with labels=folders.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from ganlab.data.base import ImageSet
+from ganlab.registry import DATASETS
+
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+ORDERS = ("name", "newest", "random")
+CACHE_VERSION = 1
+
+
+def scan(root: Path, labels: str) -> tuple[list[Path], list[str]]:
+    """Image files under root (sorted by path) and the class names (first-level folders) when labelled."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset.root={root}: no such folder")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+    if not files:
+        kinds = ", ".join(sorted(EXTENSIONS))
+        raise ValueError(f"dataset.root={root} has no images of a known type ({kinds})")
+    classes = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1}) \
+        if labels == "folders" else []
+    if labels == "folders" and not classes:
+        raise ValueError(f"dataset.labels=folders but {root} has no class subfolders with images")
+    return files, classes
+
+
+def choose(files: list[Path], subset: int, order: str, seed: int = 0) -> list[Path]:
+    if order not in ORDERS:
+        raise ValueError(f"unknown dataset.subset_order '{order}'; available: {', '.join(ORDERS)}")
+    if order == "newest":
+        files = sorted(files, key=lambda p: (-p.stat().st_mtime, str(p)))
+    elif order == "random":
+        files = files[:]
+        random.Random(seed).shuffle(files)
+    return files[:subset] if subset else files
+
+
+def decode(path: str, image_size: int, channels: int, center_crop: bool):
+    """One file -> uint8 (C, S, S), or the error text when it cannot be read."""
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L" if channels == 1 else "RGB")   # RGBA, palette, greyscale: all converted
+            if center_crop:
+                w, h = im.size
+                s = min(w, h)
+                im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+            im = im.resize((image_size, image_size), Image.BICUBIC, reducing_gap=None)
+            arr = np.asarray(im, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        return f"{type(e).__name__}: {e}"
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def _decode_args(args):
+    return decode(*args)
+
+
+@DATASETS.register("imagefolder")
+def imagefolder(root: str, image_size: int = 64, channels: int = 3, center_crop: bool = True,
+                labels: str = "none", subset: int = 0, subset_order: str = "name", on_corrupt: str = "skip",
+                workers: int = 2, split: str = "train") -> ImageSet:
+    from ganlab.metrics.extractors import cache_dir
+    if labels not in ("none", "folders"):
+        raise ValueError(f"unknown dataset.labels '{labels}'; available: none, folders")
+    if on_corrupt not in ("skip", "error"):
+        raise ValueError(f"unknown dataset.on_corrupt '{on_corrupt}'; available: skip, error")
+    if channels not in (1, 3):
+        raise ValueError(f"dataset.channels must be 1 or 3, got {channels}")
+    if split != "train":
+        raise ValueError(f"an image folder has one split; got split='{split}' (use eval.reference=train)")
+    root_p = Path(root).expanduser()
+    files, classes = scan(root_p, labels)
+    files = choose(files, subset, subset_order)
+    listing = [(str(p.relative_to(root_p)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    settings = [CACHE_VERSION, image_size, channels, center_crop, labels, subset, subset_order, on_corrupt]
+    key = hashlib.sha1(json.dumps([str(root_p.resolve()), listing, settings]).encode()).hexdigest()[:16]
+    cache = cache_dir() / "folders" / f"{root_p.name}-{key}.npz"
+    if cache.is_file():
+        z = np.load(cache)
+        images, ys = torch.from_numpy(z["images"]), torch.from_numpy(z["labels"])
+    else:
+        images, ys = _decode_all(root_p, files, classes, image_size, channels, center_crop, on_corrupt, workers)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(cache.stem + ".tmp.npz")
+        np.savez(tmp, images=images.numpy(), labels=ys.numpy())
+        os.replace(tmp, cache)
+    return ImageSet(images, ys if classes else None, len(classes), f"imagefolder[{root_p}]")
+
+
+def _decode_all(root, files, classes, image_size, channels, center_crop, on_corrupt, workers):
+    args = [(str(p), image_size, channels, center_crop) for p in files]
+    if workers > 1 and len(args) > 256:
+        with ProcessPoolExecutor(workers) as pool:
+            decoded = list(tqdm(pool.map(_decode_args, args, chunksize=64), total=len(args),
+                                desc=f"decoding {root.name}", unit="img", mininterval=2))
+    else:
+        decoded = [_decode_args(a) for a in tqdm(args, desc=f"decoding {root.name}", unit="img", mininterval=2)]
+    bad = [(f, r) for f, r in zip(files, decoded) if isinstance(r, str)]
+    if bad and on_corrupt == "error":
+        raise ValueError(f"unreadable image {bad[0][0]}: {bad[0][1]} ({len(bad)} unreadable in {root}; "
+                         f"dataset.on_corrupt=skip leaves them out)")
+    if bad:
+        names = ", ".join(str(f.relative_to(root)) for f, _ in bad[:5])
+        print(f"[ganlab] skipped {len(bad)} unreadable image(s) in {root}: {names}{' ...' if len(bad) > 5 else ''}")
+    good = [(f, r) for f, r in zip(files, decoded) if not isinstance(r, str)]
+    if not good:
+        raise ValueError(f"no readable images in {root} ({len(bad)} unreadable)")
+    images = torch.from_numpy(np.stack([r for _, r in good]))
+    index = {c: i for i, c in enumerate(classes)}
+    ys = torch.tensor([index[f.relative_to(root).parts[0]] if classes else 0 for f, _ in good], dtype=torch.int64)
+    return images, ys
