@@ -63,12 +63,23 @@ def resume_path(cfg: DictConfig, run_dir: Path) -> Path | None:
     return path
 
 
+def sweep_name() -> str | None:
+    """The multirun directory's last two parts (date/time) when this job is part of a sweep."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return "/".join(Path(HydraConfig.get().sweep.dir).parts[-2:])
+
+
 def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
     loggers = [JsonlLogger(run_dir)]
     logger_cfg = validated(LoggerSchema, cfg.get("logger"), "logger")
     if logger_cfg.name == "wandb":
         from ganlab.track.wandb import WandbLogger
-        loggers.append(WandbLogger(run_dir, plain(cfg), **vars(logger_cfg.wandb)))
+        options = vars(logger_cfg.wandb)
+        options["group"] = options["group"] or sweep_name()
+        loggers.append(WandbLogger(run_dir, plain(cfg), **options))
     elif logger_cfg.name != "jsonl":
         raise ValueError(f"unknown logger '{logger_cfg.name}'; available: jsonl, wandb")
     return loggers

@@ -61,3 +61,28 @@ def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_comparison(runs, keys: list[str], path: Path) -> Path:
+    """One panel per metric (FID vs images seen, D and G losses vs step); one line per run,
+    coloured by the group its differing keys put it in, labelled by those keys."""
+    panels = [("eval", "fid", "kimg", "FID vs kimg"), ("metrics", "loss/d/total", "step", "D loss"),
+              ("metrics", "loss/g/total", "step", "G loss")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4))
+    labels = [", ".join(f"{k.split('.')[-1]}={r.config.get(k)}" for k in keys if k != "seed") or r.path.name
+              for r in runs]
+    colours = {lab: f"C{i % 10}" for i, lab in enumerate(dict.fromkeys(labels))}
+    for ax, (source, key, x, title) in zip(axes, panels):
+        shown = set()
+        for r, lab in zip(runs, labels):
+            xs, ys = _series(r.evals if source == "eval" else r.metrics, key, x)
+            if xs:
+                ax.plot(xs, ys, color=colours[lab], lw=1.2, alpha=0.8, label=None if lab in shown else lab)
+                shown.add(lab)
+        ax.set_title(title)
+        ax.set_xlabel(x)
+        ax.grid(alpha=0.3)
+        if shown:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, Path(path))

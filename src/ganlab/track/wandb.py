@@ -1,0 +1,34 @@
+"""Weights & Biases tracking (logger=wandb): the composed config, every metrics line, sample grids,
+eval metrics and the run directory. mode=offline writes the run under RUN_DIR/wandb for a later
+`wandb sync`; multirun jobs share a group named after the sweep."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class WandbLogger:
+    def __init__(self, run_dir: Path, config: dict, mode: str = "offline", project: str = "ganlab",
+                 entity: str | None = None, group: str | None = None, tags: list | None = None):
+        if mode not in ("online", "offline", "disabled"):
+            raise ValueError(f"unknown logger.wandb.mode '{mode}'; available: online, offline, disabled")
+        try:
+            import wandb
+        except ImportError:
+            raise ImportError("logger=wandb needs the wandb package: pip install 'ganlab[wandb]'") from None
+        self.wandb = wandb
+        run_dir = Path(run_dir)
+        self.run = wandb.init(dir=str(run_dir), mode=mode, project=project, entity=entity, group=group,
+                              tags=list(tags or []), name=run_dir.name, config={**config, "run_dir": str(run_dir)})
+
+    def log(self, row: dict) -> None:
+        self.run.log({k: v for k, v in row.items() if k != "step"}, step=int(row["step"]))
+
+    def log_images(self, name: str, path: Path, step: int) -> None:
+        self.run.log({name: self.wandb.Image(str(path))}, step=int(step))
+
+    def log_eval(self, result: dict) -> None:
+        values = {f"eval/{k}": v for k, v in result.items() if isinstance(v, (int, float)) and k != "step"}
+        self.run.log(values, step=int(result["step"]))
+
+    def close(self) -> None:
+        self.run.finish()

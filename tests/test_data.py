@@ -1,0 +1,123 @@
+"""Datasets: image folders (decode once, cache, bad input), torchvision sets offline, subsets."""
+import os
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import run
+from ganlab.data import folder
+from ganlab.data.base import DeviceBatches
+from ganlab.data.digits import digits
+from ganlab.data.subsets import subset_indices
+from ganlab.registry import DATASETS
+
+
+def png(path, size=(20, 12), mode="RGB", value=128):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, size, value if mode in ("L",) else (value,) * len(mode)).save(path)
+    return path
+
+
+@pytest.fixture
+def faces(tmp_path):
+    root = tmp_path / "faces"
+    for i in range(6):
+        png(root / f"{i}.png", value=20 * i)
+    png(root / "rgba.png", mode="RGBA")
+    png(root / "grey.png", mode="L")
+    (root / "broken.png").write_bytes(b"\x89PNG not really")
+    (root / "notes.txt").write_text("not an image")
+    return root
+
+
+def test_folder_decodes_converts_and_skips_corrupt_files(faces, capsys):
+    data = DATASETS.build("imagefolder", root=str(faces), image_size=8)
+    assert data.images.shape == (8, 3, 8, 8) and data.images.dtype == torch.uint8
+    assert data.labels is None and data.num_classes == 0
+    assert "skipped 1 unreadable image(s)" in capsys.readouterr().out and "broken.png"
+
+
+def test_corrupt_files_stop_with_on_corrupt_error(faces):
+    with pytest.raises(ValueError, match=r"unreadable image .*broken\.png"):
+        DATASETS.build("imagefolder", root=str(faces), image_size=8, on_corrupt="error")
+
+
+def test_empty_and_missing_folders_are_named(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.md").write_text("x")
+    with pytest.raises(ValueError, match=r"dataset.root=.*empty has no images of a known type"):
+        DATASETS.build("imagefolder", root=str(tmp_path / "empty"))
+    with pytest.raises(FileNotFoundError, match=r"dataset.root=.*nowhere: no such folder"):
+        DATASETS.build("imagefolder", root=str(tmp_path / "nowhere"))
+
+
+def test_class_subfolders_become_labels_and_greyscale_works(tmp_path):
+    for c, n in (("cat", 3), ("dog", 2)):
+        for i in range(n):
+            png(tmp_path / "pets" / c / f"{i}.jpg")
+    data = DATASETS.build("imagefolder", root=str(tmp_path / "pets"), image_size=4, labels="folders", channels=1)
+    assert data.num_classes == 2 and data.labels.tolist() == [0, 0, 0, 1, 1]
+    assert data.images.shape == (5, 1, 4, 4)
+
+
+def test_subset_newest_keeps_the_most_recent_files(tmp_path):
+    root = tmp_path / "many"
+    for i in range(5):
+        p = png(root / f"{i}.png", value=i * 40)
+        os.utime(p, (1000 + i, 1000 + i))
+    data = DATASETS.build("imagefolder", root=str(root), image_size=4, subset=2, subset_order="newest")
+    assert sorted(data.images[:, 0, 0, 0].tolist()) == [120, 160]
+
+
+def test_the_cache_is_hit_and_a_changed_folder_invalidates_it(faces, monkeypatch):
+    first = DATASETS.build("imagefolder", root=str(faces), image_size=8)
+    monkeypatch.setattr(folder, "_decode_all", lambda *a, **k: pytest.fail("decoded again despite the cache"))
+    again = DATASETS.build("imagefolder", root=str(faces), image_size=8)
+    assert torch.equal(first.images, again.images)
+    monkeypatch.undo()
+    png(faces / "new.png", value=250)
+    changed = DATASETS.build("imagefolder", root=str(faces), image_size=8)
+    assert len(changed) == len(first) + 1
+
+
+def test_training_on_an_image_folder(faces, tmp_path):
+    summary, _ = run(tmp_path / "run", ["dataset=imagefolder", f"dataset.root={faces}", "train.batch_size=4"])
+    assert summary["status"] == "finished"
+
+
+def test_missing_cifar10_offline_names_the_files_and_where_to_get_them(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"cifar-10-batches-py(.|\n)*cifar-10-python\.tar\.gz"):
+        DATASETS.build("cifar10", root=str(tmp_path), download=False)
+
+
+def test_fraction_is_seeded_and_stratified_is_balanced():
+    labels = torch.arange(1000) % 10
+    a = subset_indices(labels, 1000, 0.1, "random", seed=0)
+    assert torch.equal(a, subset_indices(labels, 1000, 0.1, "random", seed=0)) and len(a) == 100
+    assert not torch.equal(a, subset_indices(labels, 1000, 0.1, "random", seed=1))
+    s = subset_indices(labels, 1000, 0.2, "stratified", seed=0)
+    assert torch.bincount(labels[s]).tolist() == [20] * 10
+    with pytest.raises(ValueError, match=r"dataset.fraction must be in \(0, 1\], got 1.5"):
+        subset_indices(labels, 1000, 1.5)
+
+
+def test_digits_is_real_and_split_is_stratified():
+    full, train, test = digits(32), digits(32, "train"), digits(32, "test")
+    assert len(full) == 1797 and len(train) + len(test) == 1797 and full.num_classes == 10
+    assert full.images.shape[1:] == (1, 32, 32)
+    assert torch.bincount(test.labels).min() >= 35
+
+
+def test_device_batches_cover_an_epoch_and_resume_the_same_order():
+    data = digits(8)
+    a = DeviceBatches(data, 100, seed=3)
+    seen = torch.cat([a.next()[1] for _ in range(17)])
+    assert len(seen) == 1700
+    state = a.state_dict()
+    nxt = a.next()[0]
+    b = DeviceBatches(data, 100, seed=99)
+    b.load_state_dict(state)
+    assert torch.equal(b.next()[0], nxt)
