@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         table.add_column(h, overflow="fold")
     for r in rows:
         table.add_row(*[r[h] for h in header])
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 250).print(table)   # piped: never fold columns
     skipped = sum(r.skipped_lines for r in runs)
     if skipped:
         print(f"skipped {skipped} unreadable metrics line(s)")
