@@ -34,5 +34,5 @@ def test_biggan_attention_is_placed_at_the_requested_resolution():
 
 
 def test_biggan_rejects_unsupported_sizes():
-    with pytest.raises(ValueError, match="biggan_deep cannot make image_size=16; supported: 32, 64, 128"):
-        MODELS.build("biggan_deep", image_size=16, channels=3)
+    with pytest.raises(ValueError, match="biggan_deep cannot make image_size=48; supported: 16, 32, 64, 128"):
+        MODELS.build("biggan_deep", image_size=48, channels=3)

@@ -34,3 +34,21 @@ def test_unknown_model_message_lists_the_choices(tmp_path):
     out = ganlab_train(["model=bigan"], cwd=tmp_path)
     assert out.returncode != 0
     assert "Could not find 'model/bigan'" in out.stderr and "dcgan" in out.stderr
+
+
+def test_a_failed_sweep_job_is_recorded_and_the_others_run(tmp_path):
+    out = ganlab_train(["-m", "train.batch_size=8,5000", "train.steps=2", *TINY[:1], *TINY[2:],
+                        f"hydra.sweep.dir={tmp_path}/sweep"], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    ok, bad = (json.loads((tmp_path / f"sweep/{i}/summary.json").read_text()) for i in (0, 1))
+    assert ok["status"] == "finished"
+    assert bad["status"] == "crashed" and "larger than the dataset" in bad["error"]
+    assert (tmp_path / "sweep/1/error.txt").is_file()
+
+
+def test_list_groups_sweep_with_whole_lists(tmp_path):
+    out = ganlab_train(["-m", "regularizer=[],[r1,diffaugment]", "train.steps=1", *TINY, "eval.every=0",
+                        f"hydra.sweep.dir={tmp_path}/sweep"], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    cfgs = [(tmp_path / f"sweep/{i}/.hydra/config.yaml").read_text() for i in (0, 1)]
+    assert "r1:" not in cfgs[0] and "r1:" in cfgs[1] and "diffaugment:" in cfgs[1]

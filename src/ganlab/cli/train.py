@@ -1,6 +1,7 @@
 """ganlab-train: the Hydra entry point. `train(cfg, run_dir)` is importable and Hydra-free to call."""
 from __future__ import annotations
 
+import json
 import math
 import sys
 import traceback
@@ -59,6 +60,9 @@ def main(cfg: DictConfig) -> float:
             raise
         # In a sweep one failed job must not stop the others: record it and move on.
         (run_dir / "error.txt").write_text(traceback.format_exc())
+        summary = run_dir / "summary.json"
+        if not summary.is_file():   # it failed before training started
+            summary.write_text(json.dumps({"status": "crashed", "error": f"{type(e).__name__}: {e}"}, indent=2))
         print(f"[ganlab] job {hc.job.num} failed ({type(e).__name__}: {e}); see {run_dir / 'error.txt'}", file=sys.stderr)
         return math.nan
 

@@ -12,14 +12,14 @@ from ganlab.models.base import DOut
 from ganlab.models.layers import ConditionalBatchNorm2d, Projection, SelfAttention, init_weights, sn
 
 # Channel multipliers of `ch` at each stage boundary (len - 1 stages). G: 4x4 -> image; D: image -> features.
-G_ARCH = {32: [4, 4, 4, 4], 64: [16, 16, 8, 4, 2], 128: [16, 16, 8, 4, 2, 1]}
-D_ARCH = {32: [4, 4, 4, 4], 64: [1, 2, 4, 8, 16], 128: [1, 2, 4, 8, 16, 16]}
-D_DOWN = {32: [True, True, False], 64: [True] * 4, 128: [True, True, True, True, False]}
+G_ARCH = {16: [4, 4, 4], 32: [4, 4, 4, 4], 64: [16, 16, 8, 4, 2], 128: [16, 16, 8, 4, 2, 1]}
+D_ARCH = {16: [4, 4, 4], 32: [4, 4, 4, 4], 64: [1, 2, 4, 8, 16], 128: [1, 2, 4, 8, 16, 16]}
+D_DOWN = {16: [True, False], 32: [True, True, False], 64: [True] * 4, 128: [True, True, True, True, False]}
 
 
 def _arch(image_size: int) -> None:
     if image_size not in G_ARCH:
-        raise ValueError(f"biggan_deep cannot make image_size={image_size}; supported: 32, 64, 128")
+        raise ValueError(f"biggan_deep cannot make image_size={image_size}; supported: 16, 32, 64, 128")
 
 
 class GBlock(nn.Module):
