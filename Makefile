@@ -18,7 +18,7 @@ train: $(STAMP)
 	$(BIN)/ganlab-train $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest tests
 
 bench: $(STAMP)
 	$(BIN)/ganlab-bench $(ARGS)

@@ -21,7 +21,8 @@ def cases():
         for opt in options(group):
             if opt in NEEDS_DATA.get(group, ()):
                 continue  # composed in test_compose_all_options; trained in test_data with tiny files
-            yield group, opt, extra.get(opt, [])
+            small_eval = ["eval.num_samples=50", "eval.kid_subset_size=20"] if group == "eval" else []
+            yield group, opt, extra.get(opt, []) + small_eval
 
 
 @pytest.mark.parametrize("group,option,extra", list(cases()), ids=lambda v: str(v))
@@ -34,7 +35,8 @@ def test_every_option_trains_one_step(tmp_path, group, option, extra):
 
 @pytest.mark.parametrize("option", options("regularizer"))
 def test_every_regularizer_trains_one_step(tmp_path, option):
-    summary, _ = run(tmp_path, [f"regularizer=[{option}]", "train.steps=1"])
+    chosen = f"[diffaugment,{option}]" if option == "augself" else f"[{option}]"   # augself regresses diffaugment's parameters
+    summary, _ = run(tmp_path, [f"regularizer={chosen}", "train.steps=1"])
     assert summary["status"] == "finished"
 
 
@@ -57,7 +59,7 @@ def test_regularizer_is_a_list_group():
     cfg = compose_cfg(["regularizer=[r1,gradient_penalty]", "regularizer.r1.gamma=0.5"])
     assert list(cfg.regularizer) == ["r1", "gradient_penalty"]
     assert cfg.regularizer.r1.gamma == 0.5
-    assert "regularizer" not in compose_cfg([]) or not compose_cfg([]).regularizer
+    assert list(compose_cfg([]).regularizer) == ["diffaugment"]   # the default recipe augments
 
 
 @pytest.mark.parametrize("override,message", [

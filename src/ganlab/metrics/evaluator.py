@@ -110,7 +110,7 @@ class Evaluator:
             result["kid"], result["kid_std"] = kid["kernel_inception_distance_mean"], kid["kernel_inception_distance_std"]
         if "pr" in self.metrics:
             pr = prc_features_to_metric(feats.float(), real.float(), prc_neighborhood=self.pr_neighborhood,
-                                        prc_batch_size=10000, save_cpu_ram=False, verbose=False)
+                                        prc_batch_size=5000, save_cpu_ram=True, verbose=False)   # batched: 50k x 50k distances do not fit
             result["precision"], result["recall"] = pr["precision"], pr["recall"]
         if "d_acc" in self.metrics and d is not None:
             result.update(self.discriminator_scores(g, d))
