@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from omegaconf import OmegaConf
 
 from ganlab.cli.build import build_data, build_models
@@ -39,7 +38,3 @@ def load_run(path: Path, device: str = "auto", which: str | None = None):
     g.load_state_dict(state["ema"] if state.get("ema") is not None else state["g"])
     d.load_state_dict(state["d"])
     return cfg, data, g.to(hw.device), d.to(hw.device), state, run_dir, ckpt_path, hw
-
-
-def set_seed(seed: int) -> None:
-    torch.manual_seed(seed)

@@ -83,8 +83,7 @@ def load_run(path: Path) -> Run:
     if run.metrics:
         last = run.metrics[-1]
         run.values.update(kimg=last.get("kimg"), img_s=last.get("img_s"), step=last.get("step"))
-        run.values.setdefault("wall_s", last.get("time"))
-        if run.values.get("wall_s") is None:
+        if run.values.get("wall_s") is None:   # no summary yet: the last metrics line's clock
             run.values["wall_s"] = last.get("time")
     for m in METRICS:
         vals = [e[m] for e in run.evals if isinstance(e.get(m), (int, float))]
