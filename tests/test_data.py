@@ -10,6 +10,7 @@ from PIL import Image
 from conftest import run
 from ganlab.data import folder
 from ganlab.data.base import DeviceBatches
+from ganlab.data.stream import LoaderBatches, batches_for
 from ganlab.data.digits import digits
 from ganlab.data.subsets import subset_indices
 from ganlab.registry import DATASETS
@@ -121,3 +122,69 @@ def test_device_batches_cover_an_epoch_and_resume_the_same_order():
     b = DeviceBatches(data, 100, seed=99)
     b.load_state_dict(state)
     assert torch.equal(b.next()[0], nxt)
+
+
+@pytest.fixture
+def classes(tmp_path):
+    root = tmp_path / "classes"
+    for c in range(3):
+        for i in range(5):
+            png(root / f"class{c}" / f"{i}.png", size=(12 + i, 10), value=40 * c + 10 * i)
+    return root
+
+
+def test_stream_storage_reads_the_same_images_as_memory(classes):
+    memory = DATASETS.build("imagefolder", root=str(classes), image_size=8, labels="folders", storage="memory")
+    stream = DATASETS.build("imagefolder", root=str(classes), image_size=8, labels="folders", storage="stream")
+    assert isinstance(stream, folder.FolderFiles) and (len(stream), stream.num_classes) == (15, 3)
+    idx = torch.tensor([14, 0, 7])
+    assert all(torch.equal(a, b) for a, b in zip(memory.take(idx), stream.take(idx)))
+    assert torch.equal(torch.cat(list(stream.chunks(4))), memory.images)
+
+
+def test_auto_storage_streams_only_what_exceeds_the_memory_limit(classes, capsys):
+    small = DATASETS.build("imagefolder", root=str(classes), image_size=8, memory_limit_gb=1)
+    assert not isinstance(small, folder.FolderFiles)
+    big = DATASETS.build("imagefolder", root=str(classes), image_size=8, memory_limit_gb=1e-6)
+    assert isinstance(big, folder.FolderFiles)
+    assert "over the 0.0 GiB limit (dataset.memory_limit_gb): streaming" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="unknown dataset.storage 'disk'"):
+        DATASETS.build("imagefolder", root=str(classes), storage="disk")
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_loader_batches_cover_epochs_and_resume_the_same_order(classes, workers):
+    data = DATASETS.build("imagefolder", root=str(classes), image_size=8, labels="folders",
+                          storage="stream", workers=workers)
+    a = batches_for(data, 4, "cpu", seed=3, mirror=True)
+    assert isinstance(a, LoaderBatches)
+    first = [a.next() for _ in range(3)]          # one epoch = 15 // 4 = 3 batches
+    assert set(torch.cat([y for _, y in first]).tolist()) <= {0, 1, 2}   # class labels, not file indices
+    assert first[0][0].shape == (4, 3, 8, 8) and first[0][0].min() >= -1 and first[0][0].max() <= 1
+    a.next()                                      # into the second epoch
+    state = a.state_dict()
+    expected = [a.next()[0] for _ in range(3)]
+    b = batches_for(data, 4, "cpu", seed=99, mirror=True)
+    b.load_state_dict(state)
+    assert all(torch.equal(b.next()[0], x) for x in expected)
+    with pytest.raises(ValueError, match="dataset.storage=stream"):
+        DeviceBatches(digits(8), 4).load_state_dict(state)
+
+
+def test_stream_skips_or_stops_on_a_corrupt_file(faces, capsys):
+    data = DATASETS.build("imagefolder", root=str(faces), image_size=8, storage="stream")
+    broken = data.files.index(str(faces / "broken.png"))
+    x, _ = data.take(torch.tensor([broken]))
+    assert x.shape == (1, 3, 8, 8) and "skipped unreadable image" in capsys.readouterr().out
+    strict = DATASETS.build("imagefolder", root=str(faces), image_size=8, storage="stream", on_corrupt="error")
+    with pytest.raises(ValueError, match="unreadable image .*broken.png"):
+        strict.take(torch.tensor([broken]))
+
+
+def test_training_and_evaluation_on_a_streamed_folder(classes, tmp_path):
+    summary, run_dir = run(tmp_path / "run", [
+        "dataset=imagefolder", f"dataset.root={classes}", "dataset.labels=folders", "dataset.storage=stream",
+        "dataset.workers=1", "train.batch_size=4", "train.steps=3", "train.ckpt_every=2",
+        "eval=default", "eval.every=3", "eval.num_samples=20", "eval.extractor=digits", "eval.metrics=[fid,d_acc]"])
+    assert summary["status"] == "finished" and np.isfinite(summary["best_eval"]["fid"])
+    assert (run_dir / "samples" / "real.png").is_file()

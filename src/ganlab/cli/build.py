@@ -15,7 +15,7 @@ import ganlab.optimizers  # noqa: F401
 import ganlab.regularizers  # noqa: F401
 import ganlab.metrics.extractors  # noqa: F401
 from ganlab.config import RESUME_KEYS, EvalSchema, HardwareSchema, LoggerSchema, plain, split_name, train_settings, validated
-from ganlab.data.base import DeviceBatches
+from ganlab.data.stream import batches_for
 from ganlab.registry import DATASETS, EXTRACTORS, LOSSES, MODELS, OPTIMIZERS, REGULARIZERS, SCHEDULERS
 from ganlab.track.jsonl import JsonlLogger
 from ganlab.train.hardware import Hardware
@@ -126,7 +126,7 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
     sched_name, sched_kwargs = split_name(cfg.scheduler, "scheduler")
     sched_g = SCHEDULERS.build(sched_name, optimizer=opt_g, total_steps=settings.steps, **sched_kwargs)
     sched_d = SCHEDULERS.build(sched_name, optimizer=opt_d, total_steps=settings.steps, **sched_kwargs)
-    batches = DeviceBatches(data, settings.batch_size, hw.device, seed=int(cfg.seed), **loader)
+    batches = batches_for(data, settings.batch_size, hw.device, seed=int(cfg.seed), **loader)
     evaluator, eval_every = build_evaluator(cfg, data, hw.device)
     return Trainer(g, d, loss, regs, opt_g, opt_d, sched_g, sched_d, batches, settings, run_dir, hw,
                    loggers=build_loggers(cfg, run_dir), evaluator=evaluator, eval_every=eval_every,

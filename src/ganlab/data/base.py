@@ -1,6 +1,12 @@
-"""In-memory image sets and the device-side batch sampler."""
+"""In-memory image sets and the device-side batch sampler.
+
+Every dataset offers the same small interface, whether it sits in memory (ImageSet) or is read
+from files as it goes (data/folder.py's FolderFiles): len(), image_size, channels, num_classes,
+name, take(idx) for given images and chunks(batch_size) to walk all of them in order.
+"""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +38,14 @@ class ImageSet:
     def __len__(self) -> int:
         return len(self.images)
 
+    def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """-> uint8 images (len(idx), C, H, W) and their labels (or None)."""
+        return self.images[idx], (self.labels[idx] if self.labels is not None else None)
+
+    def chunks(self, batch_size: int) -> Iterator[torch.Tensor]:
+        """All images in order, batch_size at a time (uint8)."""
+        return iter(self.images.split(batch_size))
+
 
 def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
     """Resize uint8 (N, C, H, W) to size x size (antialiased bilinear), staying uint8."""
@@ -49,6 +63,12 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """float [-1, 1] -> uint8, quantised as the reference FID code does (round, clip)."""
     return ((images.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+def mirrored(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Flip each image horizontally with probability 1/2 (drawn from gen, on the CPU)."""
+    flip = (torch.rand(len(x), generator=gen) < 0.5).to(x.device)
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
 class DeviceBatches:
@@ -81,13 +101,19 @@ class DeviceBatches:
         self.pos += self.batch_size
         x = to_float(self.images[idx])
         if self.mirror:
-            flip = (torch.rand(len(idx), generator=self.gen) < 0.5).to(self.device)
-            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+            x = mirrored(x, self.gen)
         return x, (self.labels[idx] if self.labels is not None else None)
+
+    def preview(self, n: int) -> torch.Tensor:
+        """The first n images as float [-1, 1] (for the real-image grid)."""
+        return to_float(self.images[:n])
 
     def state_dict(self) -> dict:
         return {"gen": self.gen.get_state(), "perm": self.perm, "pos": self.pos}
 
     def load_state_dict(self, state: dict) -> None:
+        if "perm" not in state:
+            raise ValueError("this checkpoint was written with the dataset streamed from files; resume with "
+                             "dataset.storage=stream (or start a new run)")
         self.gen.set_state(state["gen"])
         self.perm, self.pos = state["perm"], int(state["pos"])

@@ -1,9 +1,14 @@
-"""Image folders (anime faces, ImageNet-style class folders), decoded once into a uint8 cache.
+"""Image folders (anime faces, ImageNet-style class folders), decoded once into a uint8 cache,
+or streamed from the files when the decoded images would not fit in memory.
 
-The first use decodes every file (in worker processes), centre-crops, resizes and writes
-CACHE/folders/<key>.npz; the key hashes the file list with sizes and modification times and every
-transform setting, so later runs and sweep jobs load it in about a second and a changed folder
-is decoded again. Class subfolders become labels with labels=folders.
+storage=memory: the first use decodes every file (in worker processes), centre-crops, resizes and
+writes CACHE/folders/<key>.npz; the key hashes the file list with sizes and modification times and
+every transform setting, so later runs and sweep jobs load it in about a second and a changed
+folder is decoded again.
+storage=stream: FolderFiles decodes each file when a batch needs it, in DataLoader workers
+(data/stream.py); nothing is cached. storage=auto (the default) streams when the decoded images,
+N x C x S x S bytes, would exceed memory_limit_gb (default: a quarter of this machine's memory).
+Class subfolders become labels with labels=folders.
 """
 from __future__ import annotations
 
@@ -24,7 +29,31 @@ from ganlab.registry import DATASETS
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 ORDERS = ("name", "newest", "random")
+STORAGES = ("auto", "memory", "stream")
 CACHE_VERSION = 1
+
+
+def physical_memory() -> int:
+    """This machine's memory in bytes (16 GiB where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 16 * 2 ** 30
+
+
+def choose_storage(storage: str, n: int, channels: int, image_size: int, memory_limit_gb: float | None) -> str:
+    """memory or stream: what storage=auto means for n decoded images of this size."""
+    if storage not in STORAGES:
+        raise ValueError(f"unknown dataset.storage '{storage}'; available: {', '.join(STORAGES)}")
+    if storage != "auto":
+        return storage
+    need = n * channels * image_size * image_size
+    limit = memory_limit_gb * 2 ** 30 if memory_limit_gb else physical_memory() / 4
+    if need <= limit:
+        return "memory"
+    print(f"[ganlab] {n} images at {channels}x{image_size}x{image_size} need {need / 2 ** 30:.1f} GiB decoded, "
+          f"over the {limit / 2 ** 30:.1f} GiB limit (dataset.memory_limit_gb): streaming them from the files")
+    return "stream"
 
 
 def scan(root: Path, labels: str) -> tuple[list[Path], list[str]]:
@@ -76,7 +105,8 @@ def _decode_args(args):
 @DATASETS.register("imagefolder")
 def imagefolder(root: str, image_size: int = 64, channels: int = 3, center_crop: bool = True,
                 labels: str = "none", subset: int = 0, subset_order: str = "name", on_corrupt: str = "skip",
-                workers: int = 2, split: str = "train") -> ImageSet:
+                workers: int = 2, split: str = "train", storage: str = "auto",
+                memory_limit_gb: float | None = None) -> ImageSet | FolderFiles:
     from ganlab.metrics.extractors import cache_dir
     if labels not in ("none", "folders"):
         raise ValueError(f"unknown dataset.labels '{labels}'; available: none, folders")
@@ -89,6 +119,8 @@ def imagefolder(root: str, image_size: int = 64, channels: int = 3, center_crop:
     root_p = Path(root).expanduser()
     files, classes = scan(root_p, labels)
     files = choose(files, subset, subset_order)
+    if choose_storage(storage, len(files), channels, image_size, memory_limit_gb) == "stream":
+        return FolderFiles(root_p, files, classes, image_size, channels, center_crop, on_corrupt, workers)
     listing = [(str(p.relative_to(root_p)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
     settings = [CACHE_VERSION, image_size, channels, center_crop, labels, subset, subset_order, on_corrupt]
     key = hashlib.sha1(json.dumps([str(root_p.resolve()), listing, settings]).encode()).hexdigest()[:16]
@@ -127,3 +159,49 @@ def _decode_all(root, files, classes, image_size, channels, center_crop, on_corr
     index = {c: i for i, c in enumerate(classes)}
     ys = torch.tensor([index[f.relative_to(root).parts[0]] if classes else 0 for f, _ in good], dtype=torch.int64)
     return images, ys
+
+
+class FolderFiles(torch.utils.data.Dataset):
+    """An image folder read as it is used: item i decodes file i (in a DataLoader worker).
+
+    Has ImageSet's interface (len, image_size, channels, num_classes, name, take, chunks).
+    An unreadable file stops the run with on_corrupt=error; with skip it is reported and the
+    next readable file stands in for it.
+    """
+
+    def __init__(self, root: Path, files: list[Path], classes: list[str], image_size: int, channels: int,
+                 center_crop: bool, on_corrupt: str, workers: int):
+        index = {c: i for i, c in enumerate(classes)}
+        self.root, self.files = root, [str(f) for f in files]
+        self.labels = torch.tensor([index[f.relative_to(root).parts[0]] if classes else 0 for f in files],
+                                   dtype=torch.int64)
+        self.num_classes, self.name = len(classes), f"imagefolder[{root}]"
+        self.image_size, self.channels, self.center_crop = image_size, channels, center_crop
+        self.on_corrupt, self.workers = on_corrupt, workers
+        probe = [decode(f, image_size, channels, center_crop) for f in self.files[:16]]
+        if all(isinstance(r, str) for r in probe):
+            raise ValueError(f"no readable images among the first {len(probe)} files of {root}: "
+                             f"{Path(self.files[0]).name}: {probe[0]}")
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        for j in range(i, i + len(self.files)):
+            j %= len(self.files)
+            arr = decode(self.files[j], self.image_size, self.channels, self.center_crop)
+            if not isinstance(arr, str):
+                return torch.tensor(arr), int(self.labels[j])
+            if self.on_corrupt == "error":
+                raise ValueError(f"unreadable image {self.files[j]}: {arr} (dataset.on_corrupt=skip leaves it out)")
+            print(f"[ganlab] skipped unreadable image {self.files[j]}: {arr}")
+        raise ValueError(f"no readable images in {self.root}")
+
+    def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        items = [self[int(i)] for i in idx]
+        labels = torch.tensor([y for _, y in items], dtype=torch.int64)
+        return torch.stack([x for x, _ in items]), (labels if self.num_classes else None)
+
+    def chunks(self, batch_size: int):
+        loader = torch.utils.data.DataLoader(self, batch_size=batch_size, num_workers=self.workers)
+        return (x for x, _ in loader)

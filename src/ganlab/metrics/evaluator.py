@@ -21,6 +21,7 @@ from torch_fidelity.metric_kid import kid_features_to_metric
 from torch_fidelity.metric_prc import prc_features_to_metric
 
 from ganlab.data.base import ImageSet, to_float, to_uint8
+from ganlab.data.folder import FolderFiles
 from ganlab.metrics.extractors import Extractor, cache_dir
 from ganlab.models.base import sample_prior
 
@@ -32,7 +33,7 @@ def fid_from_features(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 class Evaluator:
-    def __init__(self, extractor: Extractor, reference: ImageSet, metrics: list[str] = METRICS,
+    def __init__(self, extractor: Extractor, reference: ImageSet | FolderFiles, metrics: list[str] = METRICS,
                  num_samples: int = 10000, batch_size: int = 250, device="cpu", protocol: dict | None = None,
                  cache_key: str = "", reference_stats: str | None = None, kid_subset_size: int = 1000,
                  isc_splits: int = 10, pr_neighborhood: int = 3, progress: bool = False):
@@ -55,13 +56,13 @@ class Evaluator:
         """Features of the reference set, cached on disk; plus the real-vs-real FID floor."""
         if self._ref is not None:
             return self._ref
-        key = hashlib.sha1(json.dumps([self.cache_key, self.extractor.name, list(self.reference.images.shape)],
+        key = hashlib.sha1(json.dumps([self.cache_key, self.extractor.name, [len(self.reference), self.reference.channels, self.reference.image_size]],
                                       sort_keys=True).encode()).hexdigest()[:16]
         path = cache_dir() / f"reference-{key}.pt"
         if path.is_file():
             ref = torch.load(path, weights_only=True)
         else:
-            out = self.extractor(self.reference.images, self.batch_size)
+            out = self.extractor(self.reference.chunks(self.batch_size))
             feats = out["features"]
             half = torch.randperm(len(feats), generator=torch.Generator().manual_seed(0))
             a, b = feats[half[: len(feats) // 2]], feats[half[len(feats) // 2:]]
@@ -120,8 +121,9 @@ class Evaluator:
     def discriminator_scores(self, g: nn.Module, d: nn.Module, n: int = 256) -> dict:
         """D as a classifier (logit > 0 = real) on a reference batch vs a fresh fake batch."""
         idx = torch.randperm(len(self.reference))[:n]
-        real = to_float(self.reference.images[idx]).to(self.device)
-        y_real = self.reference.labels[idx].to(self.device) if getattr(g, "num_classes", 0) else None
+        real, y_real = self.reference.take(idx)
+        real = to_float(real).to(self.device)
+        y_real = y_real.to(self.device) if getattr(g, "num_classes", 0) else None
         z, y_fake = sample_prior(len(idx), g.z_dim, getattr(g, "num_classes", 0), self.device)
         pred_real = d(real, y_real).logits > 0
         pred_fake = d(g(z, y_fake), y_fake).logits > 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -144,9 +145,10 @@ class Extractor:
         self.name, self.fidelity, self.device, self.channels_needed = name, fidelity.to(device).eval(), device, channels_needed
 
     @torch.no_grad()
-    def __call__(self, images: torch.Tensor, batch_size: int = 250) -> dict[str, torch.Tensor]:
+    def __call__(self, images: torch.Tensor | Iterable[torch.Tensor], batch_size: int = 250) -> dict[str, torch.Tensor]:
+        """images: one uint8 tensor (split into batch_size chunks) or an iterable of uint8 chunks."""
         feats, logits = [], []
-        for chunk in images.split(batch_size):
+        for chunk in (images.split(batch_size) if torch.is_tensor(images) else images):
             chunk = chunk.to(self.device)
             if self.channels_needed == 3 and chunk.shape[1] == 1:
                 chunk = chunk.expand(-1, 3, -1, -1)

@@ -17,7 +17,8 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from ganlab.data.base import DeviceBatches, to_float
+from ganlab.data.base import DeviceBatches
+from ganlab.data.stream import LoaderBatches
 from ganlab.models.base import DOut, sample_prior
 from ganlab.regularizers.base import Regularizer, StepContext
 from ganlab.track.images import save_grid
@@ -61,7 +62,7 @@ class Logger(Protocol):
 class Trainer:
     def __init__(self, g: nn.Module, d: nn.Module, loss, regularizers: list[Regularizer],
                  opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-                 sched_g: Schedule, sched_d: Schedule, data: DeviceBatches, settings: TrainSettings,
+                 sched_g: Schedule, sched_d: Schedule, data: DeviceBatches | LoaderBatches, settings: TrainSettings,
                  run_dir: Path, hardware: Hardware, loggers: list[Logger] = (),
                  evaluator: Evaluator | None = None, eval_every: int = 0, config: dict | None = None,
                  resume_keys: tuple[str, ...] = (), resume_from: Path | None = None, progress: bool = True):
@@ -177,7 +178,7 @@ class Trainer:
         self.resume()
         start_step, t0 = self.step, time.time()
         if self.step == 0:
-            save_grid(to_float(self.data.images[:64]), self.run_dir / "samples" / "real.png", 8)
+            save_grid(self.data.preview(64), self.run_dir / "samples" / "real.png", 8)
         bar = tqdm(total=self.s.steps, initial=self.step, disable=not self.progress, desc="train",
                    unit="it", dynamic_ncols=True, mininterval=2.0)
         status = "crashed"

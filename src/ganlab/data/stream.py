@@ -1,0 +1,92 @@
+"""Batches from a dataset that does not fit in memory: a DataLoader whose workers read the files.
+
+LoaderBatches has DeviceBatches' interface (next, preview, state_dict, load_state_dict), so the
+trainer does not know which one it has. batches_for() picks: a set held in memory is sliced on
+the device, anything else streams. Epochs are seeded permutations like DeviceBatches', and the
+state is (epoch, batches consumed), so a resumed run reads the same batches without reading the
+ones it skips.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from ganlab.data.base import DeviceBatches, ImageSet, mirrored, to_float
+
+
+class EpochBatches(Sampler):
+    """Index lists for one epoch: a permutation seeded by (seed, epoch), from batch `start` on."""
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.epoch, self.start = 0, 0
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size - self.start
+
+    def __iter__(self) -> Iterator[list[int]]:
+        perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100003 + self.epoch))
+        for i in range(self.start, self.n // self.batch_size):
+            yield perm[i * self.batch_size:(i + 1) * self.batch_size].tolist()
+
+
+class LoaderBatches:
+    """Shuffled epochs read by `workers` processes, `prefetch` batches ahead of the trainer."""
+
+    def __init__(self, data, batch_size: int, device: torch.device | str = "cpu", seed: int = 0,
+                 mirror: bool = False, workers: int = 2, prefetch: int = 4):
+        if batch_size < 1:
+            raise ValueError(f"train.batch_size must be positive, got {batch_size}")
+        if batch_size > len(data):
+            raise ValueError(f"train.batch_size={batch_size} is larger than the dataset {data.name} ({len(data)} images)")
+        self.data, self.batch_size, self.mirror = data, batch_size, mirror
+        self.device = torch.device(device)
+        self.sampler = EpochBatches(len(data), batch_size, seed)
+        self.loader = DataLoader(data, batch_sampler=self.sampler, num_workers=workers,
+                                 pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
+                                 prefetch_factor=prefetch if workers > 0 else None)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.epoch, self.pos, self.it = 0, 0, None
+
+    def _start(self) -> None:
+        self.sampler.epoch, self.sampler.start = self.epoch, self.pos
+        self.it = iter(self.loader)
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """-> real images float (B, C, H, W) in [-1, 1] on the device, labels (B,) or None."""
+        if self.it is None:
+            self._start()
+        try:
+            x, y = next(self.it)
+        except StopIteration:
+            self.epoch, self.pos = self.epoch + 1, 0
+            self._start()
+            x, y = next(self.it)
+        self.pos += 1
+        x = to_float(x.to(self.device, non_blocking=True))
+        if self.mirror:
+            x = mirrored(x, self.gen)
+        return x, (y.to(self.device, non_blocking=True) if self.data.num_classes else None)
+
+    def preview(self, n: int) -> torch.Tensor:
+        return to_float(self.data.take(torch.arange(min(n, len(self.data))))[0])
+
+    def state_dict(self) -> dict:
+        return {"gen": self.gen.get_state(), "seed": self.sampler.seed, "epoch": self.epoch, "pos": self.pos}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "epoch" not in state:
+            raise ValueError("this checkpoint was written with the dataset in memory; resume with "
+                             "dataset.storage=memory (or start a new run)")
+        self.gen.set_state(state["gen"])
+        self.sampler.seed = int(state["seed"])
+        self.epoch, self.pos, self.it = int(state["epoch"]), int(state["pos"]), None
+
+
+def batches_for(data, batch_size: int, device, seed: int = 0, mirror: bool = False):
+    """DeviceBatches for a set in memory, LoaderBatches (data.workers processes read the files) otherwise."""
+    if isinstance(data, ImageSet):
+        return DeviceBatches(data, batch_size, device, seed=seed, mirror=mirror)
+    return LoaderBatches(data, batch_size, device, seed=seed, mirror=mirror, workers=data.workers)
