@@ -4,7 +4,7 @@ import pytest
 from conftest import compose_cfg, options, run
 
 GROUP_OVERRIDES = {
-    "model": {},
+    "model": {"unet_gan": ["model.ch=8"]},
     "loss": {},
     "optimizer": {},
     "scheduler": {},
@@ -13,7 +13,8 @@ GROUP_OVERRIDES = {
     "eval": {},
 }
 NEEDS_DATA = {"dataset": {"mnist", "cifar10", "cifar100", "svhn", "imagefolder", "anime_faces", "imagenet_subset"}}
-NOT_TINY = {"model": {"biggan_deep"}}
+NOT_TINY = {"model": {"biggan_deep", "unet_gan"}}
+NEEDS_MODEL = {"cutmix": ["model=unet_gan", "model.ch=8"]}   # per-pixel targets need a U-Net discriminator
 
 
 def cases():
@@ -36,7 +37,8 @@ def test_every_option_trains_one_step(tmp_path, group, option, extra):
 @pytest.mark.parametrize("option", options("regularizer"))
 def test_every_regularizer_trains_one_step(tmp_path, option):
     chosen = f"[diffaugment,{option}]" if option == "augself" else f"[{option}]"   # augself regresses diffaugment's parameters
-    summary, _ = run(tmp_path, [f"regularizer={chosen}", "train.steps=1"])
+    model = NEEDS_MODEL.get(option, [])
+    summary, _ = run(tmp_path, [f"regularizer={chosen}", "train.steps=1", *model], tiny_model=not model)
     assert summary["status"] == "finished"
 
 
@@ -45,7 +47,7 @@ def test_every_experiment_composes_and_trains_one_step(tmp_path, option):
     cfg = compose_cfg([f"+experiment={option}"])
     if cfg.dataset.name != "digits":
         return  # real-data presets are trained in test_data; composing them is the check here
-    summary, _ = run(tmp_path, [f"+experiment={option}", "train.steps=1", "train.n_critic=1"], tiny_model=False)
+    summary, _ = run(tmp_path, [f"+experiment={option}", "train.steps=1", "train.n_critic=1", "eval.every=0"], tiny_model=False)
     assert summary["status"] == "finished"
 
 

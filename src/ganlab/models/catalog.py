@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ganlab.models.biggan import BigGANDeepDiscriminator, BigGANDeepGenerator
 from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from ganlab.models.unet import UNetDiscriminator
 from ganlab.registry import MODELS
 
 
@@ -27,4 +28,15 @@ def biggan_deep(image_size: int, channels: int, num_classes: int = 0, conditiona
     classes = num_classes if conditional else 0
     g = BigGANDeepGenerator(image_size, channels, classes, ch, z_dim, shared_dim, depth, g_attn, spectral_norm, init)
     d = BigGANDeepDiscriminator(image_size, channels, classes, ch, depth, d_attn, True, init)
+    return g, d
+
+
+@MODELS.register("unet_gan")
+def unet_gan(image_size: int, channels: int, num_classes: int = 0, conditional: bool = False, ch: int = 64,
+             z_dim: int = 128, shared_dim: int = 128, depth: int = 1, g_attn: int = 0, d_attn: int = 0,
+             spectral_norm: bool = True, init: str = "ortho"):
+    """U-Net GAN: the BigGAN-deep generator and a U-Net discriminator (global + per-pixel logits)."""
+    classes = num_classes if conditional else 0
+    g = BigGANDeepGenerator(image_size, channels, classes, ch, z_dim, shared_dim, depth, g_attn, spectral_norm, init)
+    d = UNetDiscriminator(image_size, channels, classes, ch, d_attn, True, init)
     return g, d

@@ -1,0 +1,141 @@
+"""U-Net GAN: a discriminator with global and per-pixel logits, CutMix targets and its consistency loss."""
+import pytest
+import torch
+import torch.nn as nn
+
+from conftest import run
+from ganlab.losses import BCELoss
+from ganlab.models.base import DOut
+from ganlab.models.catalog import unet_gan
+from ganlab.models.unet import UNetDiscriminator
+from ganlab.regularizers.base import StepContext
+from ganlab.regularizers.cutmix import CutMix, cutmix_mask
+from ganlab.regularizers.diffaugment import DiffAugment
+from ganlab.track.stats import Stats
+
+
+@pytest.mark.parametrize("size", [16, 32, 64])
+def test_unet_discriminator_gives_a_global_and_a_per_pixel_logit(size):
+    g, d = unet_gan(size, 3, 10, conditional=True, ch=8, d_attn=size // 4)
+    z, y = torch.randn(4, g.z_dim), torch.randint(10, (4,))
+    out = d(g(z, y), y)
+    assert out.logits.shape == (4,) and out.pixel_logits.shape == (4, 1, size, size)
+    assert out.features.shape == (4, d.features_dim)
+
+
+def test_conditional_unet_projects_the_class_per_pixel():
+    d = UNetDiscriminator(16, 3, num_classes=5, ch=8)
+    x = torch.randn(2, 3, 16, 16)
+    a, b = d(x, torch.tensor([0, 0])), d(x, torch.tensor([3, 3]))
+    assert not torch.allclose(a.pixel_logits, b.pixel_logits) and not torch.allclose(a.logits, b.logits)
+
+
+def test_unet_rejects_sizes_and_attention_it_cannot_make():
+    with pytest.raises(ValueError, match="image_size=48"):
+        UNetDiscriminator(48)
+    with pytest.raises(ValueError, match="d_attn=5 is not an encoder resolution"):
+        UNetDiscriminator(32, attn=5)
+
+
+def test_the_pixel_map_sees_local_detail_through_the_skips():
+    """A change in one corner moves the pixel logits near it more than those in the far corner."""
+    torch.manual_seed(0)
+    d = UNetDiscriminator(32, 3, ch=8).eval()
+    x = torch.randn(1, 3, 32, 32)
+    x2 = x.clone()
+    x2[..., :4, :4] += 3.0
+    delta = (d(x2).pixel_logits - d(x).pixel_logits).abs()[0, 0]
+    assert delta[:4, :4].mean() > 3 * delta[-4:, -4:].mean()
+
+
+def test_bce_on_a_unet_averages_the_global_and_the_pixel_terms():
+    out = DOut(logits=torch.zeros(2), pixel_logits=torch.full((2, 1, 4, 4), 3.0))
+    loss, _ = BCELoss().g(out)
+    expected = 0.5 * (torch.nn.functional.softplus(torch.tensor(0.0)) + torch.nn.functional.softplus(torch.tensor(-3.0)))
+    assert torch.isclose(loss, expected)
+
+
+def solid_rectangle(region: torch.Tensor) -> bool:
+    if not region.any():
+        return True
+    rows, cols = region.any(1).nonzero()[:, 0], region.any(0).nonzero()[:, 0]
+    return bool(region[rows.min():rows.max() + 1, cols.min():cols.max() + 1].all())
+
+
+def test_cutmix_masks_are_boxes_inverted_half_the_time():
+    masks = cutmix_mask(2000, 16, "cpu", torch.Generator().manual_seed(0))[:, 0]
+    assert set(masks.unique().tolist()) <= {0.0, 1.0}
+    plain = inverted = 0
+    for m in masks:
+        fake_box, real_box = solid_rectangle(m == 0), solid_rectangle(m == 1)
+        assert fake_box or real_box          # one of the two regions is the box
+        plain += fake_box and not real_box   # a fake box pasted into the real image
+        inverted += real_box and not fake_box
+    assert plain > 500 and inverted > 500 and abs(plain - inverted) < 0.2 * (plain + inverted)
+
+
+class PointwiseD(nn.Module):
+    """D_dec(x) = 10 * x_0 per pixel (a purely local map); D_enc = the image mean."""
+
+    def __init__(self, leak: float = 0.0):
+        super().__init__()
+        self.leak = leak
+
+    def forward(self, x, y=None):
+        pixel = 10 * x[:, :1] + self.leak * x.mean((1, 2, 3), keepdim=True)
+        return DOut(logits=x.mean((1, 2, 3)), pixel_logits=pixel)
+
+
+def context(d, regs=()):
+    real, fake = torch.ones(8, 3, 16, 16), -torch.ones(8, 3, 16, 16)
+
+    def run_d(x, y, side, ctx):
+        params = {}
+        for r in regs:
+            x, p = r.augment(x)
+            params.update(p)
+        ctx.aug[side] = params
+        return d(x, y)
+    ctx = StepContext(step=10, phase="d", d=d, stats=Stats(), run_d=run_d, real=real, fake=fake)
+    ctx.out_real, ctx.out_fake = d(real), d(fake)
+    return ctx
+
+
+def test_cutmix_targets_are_the_mask_per_pixel_and_fake_globally():
+    terms = CutMix(prob=1.0, consistency=0.0).d_terms(context(PointwiseD()))
+    # pixel logits are +10 exactly where the mask says real, -10 where fake: the per-pixel BCE is ~0,
+    # so what is left is the global "fake" term softplus(mean image) of the mixed images
+    assert 0.3 < terms["cutmix"] < 1.4 and "cutmix_consistency" not in terms
+
+
+def test_consistency_is_zero_for_a_local_decoder_and_positive_otherwise():
+    torch.manual_seed(0)
+    local = CutMix(prob=1.0).d_terms(context(PointwiseD()))
+    leaky = CutMix(prob=1.0).d_terms(context(PointwiseD(leak=5.0)))
+    assert local["cutmix_consistency"] < 1e-10 and leaky["cutmix_consistency"] > 0.1
+
+
+def test_cutmix_ramps_its_probability_and_skips_iterations():
+    reg = CutMix(prob=0.5, warmup_steps=100)
+    assert [reg.mix_probability(s) for s in (0, 50, 100, 1000)] == [0.0, 0.25, 0.5, 0.5]
+    ctx = context(PointwiseD())
+    ctx.step = 0
+    assert reg.d_terms(ctx) == {}
+
+
+def test_cutmix_refuses_a_discriminator_without_pixel_logits_and_geometric_augmentation():
+    ctx = context(PointwiseD())
+    ctx.out_real = DOut(logits=torch.zeros(8))
+    with pytest.raises(ValueError, match="per-pixel outputs \\(model=unet_gan\\)"):
+        CutMix(prob=1.0).d_terms(ctx)
+    with pytest.raises(ValueError, match="cannot follow the geometric augmentation \\['translation'\\]"):
+        CutMix(prob=1.0).d_terms(context(PointwiseD(), [DiffAugment(policy=["translation"])]))
+
+
+def test_the_unet_cutmix_recipe_trains(tmp_path):
+    summary, run_dir = run(tmp_path, ["+experiment=unet_cutmix_digits", "model.ch=8", "train.steps=3",
+                                      "train.n_critic=2", "regularizer.cutmix.warmup_steps=0",
+                                      "regularizer.cutmix.prob=1.0", "eval.every=0"], tiny_model=False)
+    assert summary["status"] == "finished"
+    row = summary["final"]
+    assert row["loss/d/cutmix"] > 0 and row["loss/d/cutmix_consistency"] >= 0
