@@ -36,3 +36,10 @@ def test_biggan_attention_is_placed_at_the_requested_resolution():
 def test_biggan_rejects_unsupported_sizes():
     with pytest.raises(ValueError, match="biggan_deep cannot make image_size=48; supported: 16, 32, 64, 128"):
         MODELS.build("biggan_deep", image_size=48, channels=3)
+
+
+def test_biggan_refuses_attention_at_a_resolution_it_never_reaches():
+    with pytest.raises(ValueError, match="d_attn=16 is not a resolution"):
+        MODELS.build("biggan_deep", image_size=16, channels=3, ch=4, depth=1, g_attn=8, d_attn=16)
+    with pytest.raises(ValueError, match="g_attn=12 is not a resolution"):
+        MODELS.build("biggan_deep", image_size=16, channels=3, ch=4, depth=1, g_attn=12, d_attn=8)

@@ -4,7 +4,8 @@ import pytest
 from conftest import compose_cfg, options, run
 
 GROUP_OVERRIDES = {
-    "model": {"unet_gan": ["model.ch=8"]},
+    "model": {"unet_gan": ["model.ch=8"], "biggan_deep": ["model.d_attn=8"],
+              "attention_wgan": ["model.ch=8", "model.d_ch=8", "model.g_attn=8", "model.d_attn=8"]},
     "loss": {},
     "optimizer": {},
     "scheduler": {},
@@ -13,8 +14,11 @@ GROUP_OVERRIDES = {
     "eval": {},
 }
 NEEDS_DATA = {"dataset": {"mnist", "cifar10", "cifar100", "svhn", "imagefolder", "anime_faces", "imagenet_subset"}}
-NOT_TINY = {"model": {"biggan_deep", "unet_gan"}}
-NEEDS_MODEL = {"cutmix": ["model=unet_gan", "model.ch=8"]}   # per-pixel targets need a U-Net discriminator
+NOT_TINY = {"model": {"biggan_deep", "unet_gan", "attention_wgan"}}
+REGULARIZER_NEEDS = {
+    "cutmix": ["model=unet_gan", "model.ch=8"],   # per-pixel targets need a U-Net discriminator
+    "feature_diversity": ["regularizer.feature_diversity.embedding=discriminator"],   # no ResNet weights offline
+}
 
 
 def cases():
@@ -37,8 +41,9 @@ def test_every_option_trains_one_step(tmp_path, group, option, extra):
 @pytest.mark.parametrize("option", options("regularizer"))
 def test_every_regularizer_trains_one_step(tmp_path, option):
     chosen = f"[diffaugment,{option}]" if option == "augself" else f"[{option}]"   # augself regresses diffaugment's parameters
-    model = NEEDS_MODEL.get(option, [])
-    summary, _ = run(tmp_path, [f"regularizer={chosen}", "train.steps=1", *model], tiny_model=not model)
+    extra = REGULARIZER_NEEDS.get(option, [])
+    tiny = not any(o.startswith("model=") for o in extra)
+    summary, _ = run(tmp_path, [f"regularizer={chosen}", "train.steps=1", *extra], tiny_model=tiny)
     assert summary["status"] == "finished"
 
 

@@ -66,6 +66,8 @@ class BigGANDeepGenerator(nn.Module):
             res *= 2
             if res == attn:
                 self.blocks.append(SelfAttention(c_out, spectral_norm))
+        if attn and attn not in [4 * 2 ** (i + 1) for i in range(len(arch) - 1)]:
+            raise ValueError(f"biggan_deep: g_attn={attn} is not a resolution of this generator (8 to {image_size}, or 0)")
         self.out = nn.Sequential(nn.BatchNorm2d(arch[-1]), nn.ReLU(),
                                  sn(nn.Conv2d(arch[-1], channels, 3, padding=1), spectral_norm), nn.Tanh())
         init_weights(self, init)
@@ -119,6 +121,8 @@ class BigGANDeepDiscriminator(nn.Module):
             if res == attn:
                 blocks.append(SelfAttention(c_out, spectral_norm))
                 attn = -1   # once
+        if attn > 0:
+            raise ValueError(f"d_attn={attn} is not a resolution of this discriminator's blocks (0 for none)")
         self.blocks = nn.Sequential(*blocks)
         self.features_dim = arch[-1]
         self.head = Projection(arch[-1], num_classes, spectral_norm)

@@ -5,6 +5,7 @@ keyword argument taken from the `model` config group.
 """
 from __future__ import annotations
 
+from ganlab.models.attention_unet import AttentionUNetGenerator
 from ganlab.models.biggan import BigGANDeepDiscriminator, BigGANDeepGenerator
 from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganlab.models.unet import UNetDiscriminator
@@ -39,4 +40,16 @@ def unet_gan(image_size: int, channels: int, num_classes: int = 0, conditional: 
     classes = num_classes if conditional else 0
     g = BigGANDeepGenerator(image_size, channels, classes, ch, z_dim, shared_dim, depth, g_attn, spectral_norm, init)
     d = UNetDiscriminator(image_size, channels, classes, ch, d_attn, True, init)
+    return g, d
+
+
+@MODELS.register("attention_wgan")
+def attention_wgan(image_size: int, channels: int, num_classes: int = 0, conditional: bool = False, ch: int = 32,
+                   d_ch: int = 32, z_dim: int = 128, embed_dim: int = 32, g_attn: int = 16, d_attn: int = 16,
+                   d_depth: int = 1, init: str = "normal"):
+    """Attention WGAN: an attention U-Net generator and a residual critic with self-attention and no
+    normalisation layers (BigGAN-deep's discriminator without spectral norm), for the gradient penalty."""
+    classes = num_classes if conditional else 0
+    g = AttentionUNetGenerator(image_size, channels, classes, ch, z_dim, embed_dim, g_attn, init)
+    d = BigGANDeepDiscriminator(image_size, channels, classes, d_ch, d_depth, d_attn, False, init)
     return g, d

@@ -1,0 +1,91 @@
+"""Feature-diversity loss for G: push the embeddings of the fakes in a batch apart.
+
+f_i = normalize(phi(G(z_i))); L_div = mean over pairs i != j of relu(f_i . f_j - tau)^p, added to
+G's loss with `weight` (tau = 0, p = 1 by default; same_class=true only pairs fakes of one class).
+No canonical paper defines it; this is ganlab's specification (shared/specs, section 6).
+
+phi, the embedding, is frozen and never FID's Inception network (that would optimise the metric):
+  resnet18       torchvision's ImageNet ResNet-18, 512-d pooled features of the image resized to
+                 `resolution`. Weights: `weights=PATH`, else torch.hub's cache, else a download;
+                 offline and without the file, the run stops naming the file and both places for it.
+  discriminator  D's own pooled features (frozen in the G step). Not pretrained; the fallback where
+                 no ResNet weights can be had.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ganlab.registry import REGULARIZERS
+from ganlab.regularizers.base import Regularizer, StepContext
+
+EMBEDDINGS = ("resnet18", "discriminator")
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def resnet18_embedding(weights: str | None = None) -> nn.Module:
+    """The frozen ImageNet ResNet-18 without its classifier: (B, 3, H, W) in ImageNet normalisation -> (B, 512)."""
+    from torchvision.models import ResNet18_Weights, resnet18
+    url = ResNet18_Weights.IMAGENET1K_V1.url
+    if weights is not None:
+        if not Path(weights).is_file():
+            raise FileNotFoundError(f"regularizer.feature_diversity.weights={weights}: no such file")
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    else:
+        try:
+            state = torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False)
+        except Exception as e:  # offline: the download fails
+            hub = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+            raise FileNotFoundError(
+                f"could not load the ResNet-18 weights for the feature-diversity loss ({type(e).__name__}: {e}).\n"
+                f"Download {url}\nand either put it at {hub}\nor pass regularizer.feature_diversity.weights=PATH "
+                f"(or use regularizer.feature_diversity.embedding=discriminator, which needs no weights)") from None
+    net = resnet18()
+    net.load_state_dict(state)
+    net.fc = nn.Identity()
+    return net.eval().requires_grad_(False)
+
+
+def diversity_loss(features: torch.Tensor, labels: torch.Tensor | None = None, tau: float = 0.0,
+                   power: float = 1.0) -> torch.Tensor:
+    """mean over pairs i != j (of one class when labels are given) of relu(cos(f_i, f_j) - tau)^power."""
+    f = F.normalize(features.float(), dim=1)
+    sim = f @ f.t()
+    pairs = ~torch.eye(len(f), dtype=torch.bool, device=f.device)
+    if labels is not None:
+        pairs &= labels[:, None] == labels[None, :]
+    return F.relu(sim[pairs] - tau).pow(power).mean() if pairs.any() else sim.sum() * 0
+
+
+@REGULARIZERS.register("feature_diversity")
+class FeatureDiversity(Regularizer):
+    name = "feature_diversity"
+
+    def __init__(self, weight: float = 0.1, embedding: str = "resnet18", weights: str | None = None,
+                 resolution: int = 64, tau: float = 0.0, power: float = 1.0, same_class: bool = False):
+        super().__init__()
+        if embedding not in EMBEDDINGS:
+            raise ValueError(f"unknown regularizer.feature_diversity.embedding '{embedding}'; available: {', '.join(EMBEDDINGS)}")
+        self.weight, self.embedding, self.resolution = weight, embedding, resolution
+        self.tau, self.power, self.same_class = tau, power, same_class
+        # kept out of the module tree: frozen, never in D's optimizer or in checkpoints
+        self._net = [resnet18_embedding(weights)] if embedding == "resnet18" else []
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def embed(self, ctx: StepContext) -> torch.Tensor:
+        if self.embedding == "discriminator":
+            if ctx.out_fake.features is None:
+                raise ValueError("feature_diversity with embedding=discriminator needs a D that returns features")
+            return ctx.out_fake.features
+        net = self._net[0].to(ctx.fake.device)
+        x = ctx.fake.expand(-1, 3, -1, -1) if ctx.fake.shape[1] == 1 else ctx.fake
+        x = F.interpolate((x + 1) / 2, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False)
+        return net((x - self.mean) / self.std)
+
+    def g_terms(self, ctx: StepContext) -> dict[str, torch.Tensor]:
+        labels = ctx.y_fake if self.same_class else None
+        return {"feature_diversity": self.weight * diversity_loss(self.embed(ctx), labels, self.tau, self.power)}

@@ -1,0 +1,109 @@
+"""Attention WGAN-GP: attention U-Net generator, attention critic, feature-diversity loss."""
+import urllib.error
+
+import pytest
+import torch
+import torch.nn as nn
+
+from conftest import run
+from ganlab.models.attention_unet import AttentionGate, AttentionUNetGenerator
+from ganlab.models.catalog import attention_wgan
+from ganlab.models.layers import SelfAttention
+from ganlab.models.base import DOut
+from ganlab.regularizers.base import StepContext
+from ganlab.regularizers.diversity import FeatureDiversity, diversity_loss
+from ganlab.track.stats import Stats
+
+
+@pytest.mark.parametrize("size,attn", [(16, 8), (32, 16), (64, 32), (32, 0)])
+def test_attention_unet_generator_makes_images(size, attn):
+    g = AttentionUNetGenerator(size, 3, num_classes=10, ch=8, attn=attn)
+    x = g(torch.randn(4, g.z_dim), torch.randint(10, (4,)))
+    assert x.shape == (4, 3, size, size) and x.abs().max() <= 1
+    assert (g.attn is not None) == bool(attn)
+
+
+def test_attention_unet_rejects_sizes_and_attention_it_cannot_make():
+    with pytest.raises(ValueError, match="image_size=24"):
+        AttentionUNetGenerator(24)
+    with pytest.raises(ValueError, match="g_attn=4 is not a decoder resolution"):
+        AttentionUNetGenerator(32, attn=4)
+
+
+def test_attention_gates_weight_the_skips_between_zero_and_one():
+    gate = AttentionGate(4, 4)
+    skip, h = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8)
+    out = gate(skip, h)
+    ratio = out / skip
+    assert ratio.min() >= 0 and ratio.max() <= 1
+    assert not torch.allclose(ratio[..., :1, :1], ratio[..., -1:, -1:])   # per-pixel, not one scalar
+
+
+def test_closing_the_gates_changes_the_image():
+    torch.manual_seed(0)
+    g = AttentionUNetGenerator(16, 1, ch=8, attn=0).eval()
+    z = torch.randn(2, g.z_dim)
+    before = g(z)
+    for gate in g.gates:
+        nn.init.zeros_(gate.psi.weight)
+        nn.init.constant_(gate.psi.bias, -50.0)   # sigmoid ~ 0: the skips are cut
+    assert not torch.allclose(before, g(z), atol=1e-4)
+
+
+def test_the_attention_critic_has_self_attention_and_no_normalisation():
+    _, d = attention_wgan(32, 3, ch=8, d_ch=8)
+    kinds = {type(m).__name__ for m in d.modules()}
+    assert "SelfAttention" in kinds and not any("Norm" in k for k in kinds)
+    assert not any("parametrizations" in name for name, _ in d.named_parameters())   # no spectral norm
+    assert any(isinstance(m, SelfAttention) for m in d.modules())
+
+
+def test_diversity_loss_is_the_mean_pairwise_cosine_above_tau():
+    same = torch.ones(4, 3)
+    assert torch.isclose(diversity_loss(same), torch.tensor(1.0))
+    assert diversity_loss(torch.eye(4)) == 0
+    assert diversity_loss(torch.tensor([[1.0, 0.0], [-1.0, 0.0]])) == 0           # dissimilar pairs cost nothing
+    assert torch.isclose(diversity_loss(same, tau=0.25), torch.tensor(0.75))
+    f = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    assert torch.isclose(diversity_loss(f), torch.tensor(4 / 12))                  # 4 of 12 ordered pairs alike
+    assert torch.isclose(diversity_loss(f, labels=torch.tensor([0, 0, 1, 1])), torch.tensor(1.0))
+
+
+def g_context(fake, features=None):
+    out = DOut(logits=torch.zeros(len(fake)), features=features)
+    return StepContext(step=0, phase="g", d=None, stats=Stats(), run_d=None, fake=fake, out_fake=out)
+
+
+def test_resnet18_embedding_loads_local_weights_and_stays_frozen(tmp_path):
+    from torchvision.models import resnet18
+    path = tmp_path / "resnet18.pth"
+    torch.save(resnet18().state_dict(), path)
+    reg = FeatureDiversity(weight=1.0, embedding="resnet18", weights=str(path), resolution=32)
+    assert list(reg.parameters()) == [] and not any(k.startswith("_net") for k in reg.state_dict())
+    fake = torch.rand(4, 1, 16, 16, requires_grad=True)
+    loss = reg.g_terms(g_context(fake * 2 - 1))["feature_diversity"]
+    loss.backward()
+    assert torch.isfinite(loss) and fake.grad.abs().sum() > 0
+
+
+def test_missing_resnet_weights_offline_name_the_file_and_where_to_put_it(tmp_path, monkeypatch):
+    def offline(*a, **k):
+        raise urllib.error.URLError("Name or service not known")
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    with pytest.raises(FileNotFoundError, match=r"resnet18-f37072fd\.pth(.|\n)*embedding=discriminator"):
+        FeatureDiversity(embedding="resnet18")
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        FeatureDiversity(embedding="resnet18", weights=str(tmp_path / "missing.pth"))
+
+
+def test_discriminator_embedding_uses_the_critics_features():
+    feats = torch.ones(4, 8, requires_grad=True)
+    loss = FeatureDiversity(weight=0.5, embedding="discriminator").g_terms(g_context(torch.zeros(4, 1, 8, 8), feats))
+    assert torch.isclose(loss["feature_diversity"], torch.tensor(0.5))
+
+
+def test_the_attention_wgan_gp_recipe_trains(tmp_path):
+    summary, _ = run(tmp_path, ["+experiment=attention_wgan_gp_digits", "train.steps=2", "train.n_critic=2",
+                                "eval.every=0"], tiny_model=False)
+    assert summary["status"] == "finished"
+    assert summary["final"]["loss/g/feature_diversity"] > 0 and summary["final"]["loss/d/gp"] >= 0
