@@ -65,6 +65,13 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
+def check_batch_size(data, batch_size: int) -> None:
+    if batch_size < 1:
+        raise ValueError(f"train.batch_size must be positive, got {batch_size}")
+    if batch_size > len(data):
+        raise ValueError(f"train.batch_size={batch_size} is larger than the dataset {data.name} ({len(data)} images)")
+
+
 def mirrored(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Flip each image horizontally with probability 1/2 (drawn from gen, on the CPU)."""
     flip = (torch.rand(len(x), generator=gen) < 0.5).to(x.device)
@@ -81,10 +88,7 @@ class DeviceBatches:
 
     def __init__(self, data: ImageSet, batch_size: int, device: torch.device | str = "cpu",
                  seed: int = 0, mirror: bool = False):
-        if batch_size < 1:
-            raise ValueError(f"train.batch_size must be positive, got {batch_size}")
-        if batch_size > len(data):
-            raise ValueError(f"train.batch_size={batch_size} is larger than the dataset {data.name} ({len(data)} images)")
+        check_batch_size(data, batch_size)
         self.data, self.batch_size, self.mirror = data, batch_size, mirror
         self.device = torch.device(device)
         self.images = data.images.to(self.device)

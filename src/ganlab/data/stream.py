@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from ganlab.data.base import DeviceBatches, ImageSet, mirrored, to_float
+from ganlab.data.base import DeviceBatches, ImageSet, check_batch_size, mirrored, to_float
 
 
 class EpochBatches(Sampler):
@@ -37,10 +37,7 @@ class LoaderBatches:
 
     def __init__(self, data, batch_size: int, device: torch.device | str = "cpu", seed: int = 0,
                  mirror: bool = False, workers: int = 2, prefetch: int = 4):
-        if batch_size < 1:
-            raise ValueError(f"train.batch_size must be positive, got {batch_size}")
-        if batch_size > len(data):
-            raise ValueError(f"train.batch_size={batch_size} is larger than the dataset {data.name} ({len(data)} images)")
+        check_batch_size(data, batch_size)
         self.data, self.batch_size, self.mirror = data, batch_size, mirror
         self.device = torch.device(device)
         self.sampler = EpochBatches(len(data), batch_size, seed)
