@@ -147,7 +147,7 @@ def test_auto_storage_streams_only_what_exceeds_the_memory_limit(classes, capsys
     assert not isinstance(small, folder.FolderFiles)
     big = DATASETS.build("imagefolder", root=str(classes), image_size=8, memory_limit_gb=1e-6)
     assert isinstance(big, folder.FolderFiles)
-    assert "over the 0.0 GiB limit (dataset.memory_limit_gb): streaming" in capsys.readouterr().out
+    assert "over the 1e-06 GiB limit (dataset.memory_limit_gb): streaming" in capsys.readouterr().out
     with pytest.raises(ValueError, match="unknown dataset.storage 'disk'"):
         DATASETS.build("imagefolder", root=str(classes), storage="disk")
 

@@ -51,8 +51,8 @@ def choose_storage(storage: str, n: int, channels: int, image_size: int, memory_
     limit = memory_limit_gb * 2 ** 30 if memory_limit_gb else physical_memory() / 4
     if need <= limit:
         return "memory"
-    print(f"[ganlab] {n} images at {channels}x{image_size}x{image_size} need {need / 2 ** 30:.1f} GiB decoded, "
-          f"over the {limit / 2 ** 30:.1f} GiB limit (dataset.memory_limit_gb): streaming them from the files")
+    print(f"[ganlab] {n} images at {channels}x{image_size}x{image_size} need {need / 2 ** 30:.3g} GiB decoded, "
+          f"over the {limit / 2 ** 30:.3g} GiB limit (dataset.memory_limit_gb): streaming them from the files")
     return "stream"
 
 
