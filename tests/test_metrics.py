@@ -53,8 +53,9 @@ class CountingExtractor(Extractor):
     calls = 0
 
     def __call__(self, images, batch_size=250):
-        CountingExtractor.calls += len(images)
-        return super().__call__(images, batch_size)
+        chunks = images.split(batch_size) if torch.is_tensor(images) else list(images)
+        CountingExtractor.calls += sum(len(c) for c in chunks)
+        return super().__call__(chunks, batch_size)
 
 
 def test_reference_features_are_cached_and_protocol_recorded():
