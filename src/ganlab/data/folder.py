@@ -82,6 +82,12 @@ def choose(files: list[Path], subset: int, order: str, seed: int = 0) -> list[Pa
     return files[:subset] if subset else files
 
 
+def labels_of(root: Path, files: list[Path], classes: list[str]) -> torch.Tensor:
+    """Each file's class index (its first-level folder under root); zeros when unlabelled."""
+    index = {c: i for i, c in enumerate(classes)}
+    return torch.tensor([index[f.relative_to(root).parts[0]] if classes else 0 for f in files], dtype=torch.int64)
+
+
 def decode(path: str, image_size: int, channels: int, center_crop: bool):
     """One file -> uint8 (C, S, S), or the error text when it cannot be read."""
     try:
@@ -156,8 +162,7 @@ def _decode_all(root, files, classes, image_size, channels, center_crop, on_corr
     if not good:
         raise ValueError(f"no readable images in {root} ({len(bad)} unreadable)")
     images = torch.from_numpy(np.stack([r for _, r in good]))
-    index = {c: i for i, c in enumerate(classes)}
-    ys = torch.tensor([index[f.relative_to(root).parts[0]] if classes else 0 for f, _ in good], dtype=torch.int64)
+    ys = labels_of(root, [f for f, _ in good], classes)
     return images, ys
 
 
@@ -171,10 +176,8 @@ class FolderFiles(torch.utils.data.Dataset):
 
     def __init__(self, root: Path, files: list[Path], classes: list[str], image_size: int, channels: int,
                  center_crop: bool, on_corrupt: str, workers: int):
-        index = {c: i for i, c in enumerate(classes)}
         self.root, self.files = root, [str(f) for f in files]
-        self.labels = torch.tensor([index[f.relative_to(root).parts[0]] if classes else 0 for f in files],
-                                   dtype=torch.int64)
+        self.labels = labels_of(root, files, classes)
         self.num_classes, self.name = len(classes), f"imagefolder[{root}]"
         self.image_size, self.channels, self.center_crop = image_size, channels, center_crop
         self.on_corrupt, self.workers = on_corrupt, workers
