@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ganlab.models.layers import SelfAttention, init_weights
+from ganlab.models.layers import SelfAttention, init_weights, unet_levels
 
 WIDTHS = [1, 2, 4, 8, 8, 8, 8]
 NOISE_CHANNELS = 4
@@ -67,9 +67,7 @@ class AttentionUNetGenerator(nn.Module):
     def __init__(self, image_size: int = 32, channels: int = 3, num_classes: int = 0, ch: int = 32,
                  z_dim: int = 128, embed_dim: int = 32, attn: int = 16, init: str = "normal"):
         super().__init__()
-        levels = int(math.log2(image_size)) - 2
-        if image_size < 8 or 2 ** (levels + 2) != image_size:
-            raise ValueError(f"attention_unet cannot make image_size={image_size}; it needs a power of two >= 8")
+        levels = unet_levels(image_size, "attention_unet")
         if attn and attn not in [image_size >> i for i in range(levels)]:
             raise ValueError(f"attention_unet: g_attn={attn} is not a decoder resolution between 8 and {image_size}")
         self.z_dim, self.num_classes, self.image_size, self.channels = z_dim, num_classes, image_size, channels

@@ -1,6 +1,8 @@
 """Layers shared by the generators and discriminators."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -10,6 +12,14 @@ from torch.nn.utils.parametrizations import spectral_norm
 def sn(module: nn.Module, enabled: bool = True, eps: float = 1e-6) -> nn.Module:
     """Spectral normalization with one power iteration per training forward pass."""
     return spectral_norm(module, eps=eps) if enabled else module
+
+
+def unet_levels(image_size: int, name: str) -> int:
+    """How many 2x down (and up) steps a U-Net takes from image_size to 4x4; a power of two >= 8 is needed."""
+    levels = int(math.log2(image_size)) - 2 if image_size > 0 else 0
+    if image_size < 8 or 2 ** (levels + 2) != image_size:
+        raise ValueError(f"{name} cannot make image_size={image_size}; it needs a power of two >= 8")
+    return levels
 
 
 def has_spectral_norm(module: nn.Module) -> bool:

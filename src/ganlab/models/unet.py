@@ -10,7 +10,6 @@ pixel_logits (B, 1, H, W). Spectral norm on every layer.
 """
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn as nn
@@ -18,7 +17,7 @@ import torch.nn.functional as F
 
 from ganlab.models.base import DOut
 from ganlab.models.biggan import DBlock
-from ganlab.models.layers import Projection, SelfAttention, init_weights, sn
+from ganlab.models.layers import Projection, SelfAttention, init_weights, sn, unet_levels
 
 WIDTHS = [1, 2, 4, 8, 16, 16, 16]
 
@@ -42,9 +41,7 @@ class UNetDiscriminator(nn.Module):
     def __init__(self, image_size: int = 64, channels: int = 3, num_classes: int = 0, ch: int = 64,
                  attn: int = 0, spectral_norm: bool = True, init: str = "ortho"):
         super().__init__()
-        levels = int(math.log2(image_size)) - 2   # downsampling blocks: image_size -> 4
-        if image_size < 8 or 2 ** (levels + 2) != image_size:
-            raise ValueError(f"unet cannot make image_size={image_size}; it needs a power of two >= 8")
+        levels = unet_levels(image_size, "unet")   # downsampling blocks: image_size -> 4
         w = [m * ch for m in WIDTHS[:levels + 1]]
         self.stem = sn(nn.Conv2d(channels, w[0], 3, padding=1), spectral_norm)
         self.down = nn.ModuleList(DBlock(w[i], w[i + 1], True, spectral_norm) for i in range(levels))

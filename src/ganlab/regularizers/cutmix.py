@@ -30,14 +30,14 @@ def cutmix_mask(n: int, size: int, device, generator: torch.Generator | None = N
     lam, centre, invert = (torch.rand(n, generator=generator), torch.rand(n, 2, generator=generator),
                            torch.rand(n, generator=generator) < 0.5)
     side = (size * (1 - lam).sqrt()).floor()
-    lo = (centre * size - side[:, None] / 2).round().clamp(0, size)      # (n, 2): top, left
-    hi = (centre * size + side[:, None] / 2).round().clamp(0, size)      # (n, 2): bottom, right
-    pos = torch.arange(size)
+    lo = (centre * size - side[:, None] / 2).round().clamp(0, size).to(device)   # (n, 2): top, left
+    hi = (centre * size + side[:, None] / 2).round().clamp(0, size).to(device)   # (n, 2): bottom, right
+    pos = torch.arange(size, device=device)
     rows = (pos[None] >= lo[:, :1]) & (pos[None] < hi[:, :1])              # (n, size)
     cols = (pos[None] >= lo[:, 1:]) & (pos[None] < hi[:, 1:])
     inside = rows[:, :, None] & cols[:, None, :]
-    mask = (~inside) ^ invert[:, None, None]
-    return mask[:, None].float().to(device)
+    mask = (~inside) ^ invert.to(device)[:, None, None]
+    return mask[:, None].float()
 
 
 @REGULARIZERS.register("cutmix")
