@@ -12,6 +12,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from ganlab.errors import ConfigError
 from ganlab.train.settings import TrainSettings
 
 # Keys whose change makes a checkpoint unusable for resuming (others, e.g. train.steps, may change).
@@ -61,7 +62,8 @@ def validated(schema: type, node: DictConfig | dict | None, section: str):
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), node or {})
     except OmegaConfBaseException as e:
-        raise ValueError(f"bad config in '{section}': {e.msg if hasattr(e, 'msg') else e}") from None
+        key = f"{section}.{e.full_key}" if getattr(e, "full_key", None) else section
+        raise ConfigError(f"bad config in '{key}': {str(getattr(e, 'msg', e)).splitlines()[0]}") from None
     return OmegaConf.to_object(merged)
 
 

@@ -13,6 +13,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from ganlab.cli.build import build
+from ganlab.cli.errors import command, exit_on_user_error
+from ganlab.errors import user_input
 
 # An absolute path found from the package (never from the cwd), so ganlab-train and
 # +experiment=NAME work from any working directory.
@@ -36,9 +38,12 @@ def check_regularizer_settings(cfg: DictConfig) -> None:
 
 
 def train(cfg: DictConfig, run_dir: str | Path) -> dict:
-    """Build everything from the config and train; returns the run's summary."""
-    check_regularizer_settings(cfg)
-    return build(cfg, run_dir).fit()
+    """Build everything from the config and train; returns the run's summary. Errors raised while
+    building (bad values, missing files) are user-input errors; errors while training are not."""
+    with user_input():
+        check_regularizer_settings(cfg)
+        trainer = build(cfg, run_dir)
+    return trainer.fit()
 
 
 def objective(summary: dict) -> float:
@@ -50,13 +55,14 @@ def objective(summary: dict) -> float:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> float:
+def hydra_main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     try:
         return objective(train(cfg, run_dir))
     except Exception as e:
         if hc.mode != RunMode.MULTIRUN:
+            exit_on_user_error("ganlab-train", e)   # before Hydra prints "Error executing job ..."
             raise
         # In a sweep one failed job must not stop the others: record it and move on.
         (run_dir / "error.txt").write_text(traceback.format_exc())
@@ -66,6 +72,8 @@ def main(cfg: DictConfig) -> float:
         print(f"[ganlab] job {hc.job.num} failed ({type(e).__name__}: {e}); see {run_dir / 'error.txt'}", file=sys.stderr)
         return math.nan
 
+
+main = command("ganlab-train", hydra=True)(hydra_main)
 
 if __name__ == "__main__":
     main()

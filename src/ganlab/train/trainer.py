@@ -18,6 +18,7 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from ganlab.data.base import DeviceBatches
+from ganlab.errors import ConfigError
 from ganlab.data.stream import LoaderBatches
 from ganlab.models.base import DOut, sample_prior
 from ganlab.regularizers.base import Regularizer, StepContext
@@ -299,7 +300,7 @@ class Trainer:
         state = ckpt.load(path, map_location=self.hw.device)
         diff = ckpt.config_diff(state.get("config", {}), self.config, list(self.resume_keys))
         if diff:
-            raise ValueError(f"cannot resume from {path}: the config differs in keys that matter:\n" + "\n".join(diff))
+            raise ConfigError(f"cannot resume from {path}: the config differs in keys that matter:\n" + "\n".join(diff))
         self.g.load_state_dict(state["g"])
         self.d.load_state_dict(state["d"])
         if self.ema and state["ema"] is not None:

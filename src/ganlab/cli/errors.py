@@ -1,0 +1,68 @@
+"""How every ganlab-* command shows an error: a user-input error (ganlab.errors) or a Hydra
+composition error is one line, `ganlab-<cmd>: error: <message>` on stderr, exit status 2 (as
+argparse does for bad arguments); a bug keeps its full traceback. HYDRA_FULL_ERROR=1 shows the
+traceback of every error."""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from typing import Callable
+
+from hydra.errors import CompactHydraException
+
+from ganlab.errors import is_user_error
+
+EXIT_USAGE = 2
+_SHOW_TRACE = {"value": None}   # the user's HYDRA_FULL_ERROR, before a Hydra entry point forces it on
+
+
+def full_errors() -> bool:
+    if _SHOW_TRACE["value"] is not None:
+        return _SHOW_TRACE["value"]
+    return os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+def one_line(e: BaseException) -> str:
+    message = str(e).strip()
+    if isinstance(e, CompactHydraException):   # Hydra appends its config search path: not for users
+        message = message.split("\nConfig search path:")[0].rstrip()
+    return message
+
+
+def exit_on_user_error(prog: str, e: BaseException) -> None:
+    """Print `prog: error: message` and exit 2 for a user error; return (to re-raise) for a bug."""
+    if full_errors() or not (is_user_error(e) or isinstance(e, CompactHydraException)):
+        return
+    print(f"{prog}: error: {one_line(e)}", file=sys.stderr)
+    sys.exit(EXIT_USAGE)
+
+
+def command(prog: str, hydra: bool = False) -> Callable:
+    """Decorate a CLI's main so user errors become one line and exit 2.
+
+    For a Hydra entry point (hydra=True) Hydra is told to re-raise (HYDRA_FULL_ERROR=1 inside this
+    process only), so its composition errors ("Could not find 'model/bigan'") reach this one
+    formatter instead of Hydra's own printer; the user's own setting decides whether traces show.
+    """
+    def wrap(main: Callable) -> Callable:
+        @functools.wraps(main)
+        def run(*args, **kwargs):
+            saved = os.environ.get("HYDRA_FULL_ERROR")
+            if hydra:
+                _SHOW_TRACE["value"] = saved == "1"
+                os.environ["HYDRA_FULL_ERROR"] = "1"
+            try:
+                return main(*args, **kwargs)
+            except Exception as e:
+                exit_on_user_error(prog, e)
+                raise
+            finally:
+                if hydra:
+                    _SHOW_TRACE["value"] = None
+                    if saved is None:
+                        os.environ.pop("HYDRA_FULL_ERROR", None)
+                    else:
+                        os.environ["HYDRA_FULL_ERROR"] = saved
+        return run
+    return wrap

@@ -1,0 +1,33 @@
+"""What ganlab calls a user-input error (one place; the CLIs decide how it is shown, cli/errors.py).
+
+A user-input error is
+  * a `ConfigError`, wherever it is raised (a ValueError, so callers and tests can keep catching
+    ValueError), or
+  * a ValueError / TypeError / FileNotFoundError / NotADirectoryError raised inside a `user_input()`
+    block: building components from the config, reading a run directory, parsing paths.
+Anything else is a bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+import contextlib
+
+USER_INPUT_TYPES = (ValueError, TypeError, FileNotFoundError, NotADirectoryError)
+_MARK = "_ganlab_user_input"
+
+
+class ConfigError(ValueError):
+    """A bad configuration or command-line value: the message names the key, the value and the choices."""
+
+
+@contextlib.contextmanager
+def user_input():
+    """Exceptions of USER_INPUT_TYPES raised inside are user-input errors (their type is kept)."""
+    try:
+        yield
+    except USER_INPUT_TYPES as e:
+        setattr(e, _MARK, True)
+        raise
+
+
+def is_user_error(e: BaseException) -> bool:
+    return isinstance(e, ConfigError) or (isinstance(e, USER_INPUT_TYPES) and getattr(e, _MARK, False))
