@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ganlab.cli.errors import command
+
 
 def make_folder(root: Path, n: int, size: int = 64) -> Path:
     folder = root / "all"   # one class folder, so torchvision's ImageFolder accepts it
@@ -93,6 +95,7 @@ def train_step_rate(batch: int, steps: int = 5) -> float:
     return batch * steps / (time.perf_counter() - t)
 
 
+@command("ganlab-bench")
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="ganlab-bench", description=__doc__)
     p.add_argument("what", choices=["data"])

@@ -16,6 +16,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from ganlab.cli.errors import command
+from ganlab.errors import user_input
 from ganlab.track.runs import METRICS, differing_keys, find_runs, group_runs, load_run, mean_std
 
 COLUMNS = [f"{m}_{w}" for m in METRICS for w in ("final", "best")] + ["kimg", "wall_s", "img_s"]
@@ -44,6 +46,7 @@ def rows_for(runs, keys, group_by):
     return rows
 
 
+@command("ganlab-compare")
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="ganlab-compare", description=__doc__)
     p.add_argument("paths", nargs="+")
@@ -54,7 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--markdown", type=Path)
     p.add_argument("--plot", type=Path)
     a = p.parse_args(argv)
-    runs = [load_run(path) for path in find_runs(a.paths)]
+    with user_input():
+        runs = [load_run(path) for path in find_runs(a.paths)]
     if not runs:
         raise SystemExit(f"no runs found under {' '.join(a.paths)}")
     keys = differing_keys(runs)

@@ -10,12 +10,15 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from ganlab.cli.errors import command
 from ganlab.cli.runs import load_run
 from ganlab.data.base import to_uint8
+from ganlab.errors import user_input
 from ganlab.models.base import sample_prior
 from ganlab.track.images import save_grid
 
 
+@command("ganlab-sample")
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="ganlab-sample", description=__doc__)
     p.add_argument("path", help="a run directory or a checkpoint file")
@@ -28,8 +31,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="auto")
     a = p.parse_args(argv)
     if a.n < 1:
-        raise SystemExit(f"--n must be positive, got {a.n}")
-    _, _, g, _, _, _, _, hw = load_run(a.path, a.device)
+        p.error(f"--n must be positive, got {a.n}")
+    with user_input():
+        _, _, g, _, _, _, _, hw = load_run(a.path, a.device)
     torch.manual_seed(a.seed)
     classes = g.num_classes
     a.out.mkdir(parents=True, exist_ok=True)
