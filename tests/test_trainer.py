@@ -28,20 +28,36 @@ def test_a_run_directory_describes_itself(tmp_path):
     assert state["step"] == 3 and {"g", "d", "ema", "opt_g", "opt_d", "rng", "regs", "data"} <= set(state)
 
 
+def weights(run_dir):
+    return torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
+
+
+def assert_same_weights(a, b, parts=("g", "d", "ema")):
+    for part in parts:
+        for k in a[part]:
+            assert torch.equal(a[part][k], b[part][k]), f"{part}.{k} differs"
+
+
 def test_resume_gives_exactly_the_same_weights(tmp_path):
-    common = ["train.log_every=2", "train.ckpt_every=2", "regularizer=[r1]", "regularizer.r1.every=3",
-              "scheduler=plateau", "scheduler.patience=0"]
-    # N = 4 steps, stop, resume, 4 more == 8 straight (the stop falls on a log boundary, as
-    # ReduceLROnPlateau counts log windows)
+    common = ["train.log_every=2", "train.ckpt_every=3", "regularizer=[r1,diffaugment]", "regularizer.r1.every=3",
+              "scheduler=plateau", "scheduler.patience=0", "scheduler.window=2", "scheduler.threshold=10.0"]
+    # 3 steps, stop (off the log clock and in the middle of a plateau window), resume to 8 == 8 straight
     straight, d1 = run(tmp_path / "a", ["train.steps=8", *common])
-    run(tmp_path / "b", ["train.steps=4", *common])
+    run(tmp_path / "b", ["train.steps=3", *common])
     resumed, d2 = run(tmp_path / "b", ["train.steps=8", "resume=auto", *common])
     assert resumed["step"] == 8
-    a, b = (torch.load(d / "checkpoints/last.pt", weights_only=True) for d in (d1, d2))
-    for part in ("g", "d", "ema"):
-        for k in a[part]:
-            assert torch.equal(a[part][k], b[part][k]), f"{part}.{k} differs after resume"
-    assert a["opt_d"]["param_groups"][0]["lr"] == b["opt_d"]["param_groups"][0]["lr"]
+    a, b = weights(d1), weights(d2)
+    assert_same_weights(a, b)
+    assert a["opt_d"]["param_groups"][0]["lr"] == b["opt_d"]["param_groups"][0]["lr"] < 2e-4   # the plateau acted
+
+
+def test_the_log_interval_does_not_change_training(tmp_path):
+    """The D(G(z)) diagnostic after the G step runs DiffAugment on a forked RNG: log_every is free."""
+    common = ["train.steps=20", "regularizer=[diffaugment]", "regularizer.diffaugment.policy=[color,translation,cutout]",
+              "train.sample_every=100", "train.ckpt_every=100"]
+    _, d1 = run(tmp_path / "a", [*common, "train.log_every=1"])
+    _, d7 = run(tmp_path / "b", [*common, "train.log_every=7"])
+    assert_same_weights(weights(d1), weights(d7))
 
 
 def test_resume_refuses_a_checkpoint_from_a_different_config(tmp_path):
@@ -126,9 +142,10 @@ def test_regularizer_hooks_run_and_its_parameters_join_d_optimizer(tmp_path):
     state = torch.load(tmp_path / "checkpoints/last.pt", weights_only=True)
     calls = state["regs"][0]["calls"].tolist()
     d_batches = 2 * 2 * 3
-    # augment: every D input (2 per D micro-batch, + G micro-batches, + one diagnostic per log step)
+    # augment: every D input (2 per D micro-batch, + G micro-batches); the diagnostic after the G step
+    # also augments, but buffers changed inside a diagnostic are restored
     assert calls[1:] == [d_batches, d_batches, 2 * 2, 2]
-    assert calls[0] == 2 * d_batches + 2 * 2 + 2
+    assert calls[0] == 2 * d_batches + 2 * 2
     n_d_params = len(state["opt_d"]["param_groups"][0]["params"])
     assert n_d_params == len([k for k in state["d"] if "running" not in k and "num_batches" not in k
                               and not k.endswith("_u") and not k.endswith("_v")]) + 2
@@ -141,6 +158,8 @@ def test_accumulation_and_critic_steps_count_images(tmp_path):
 
 def test_plateau_lowers_the_learning_rate(tmp_path):
     summary, d = run(tmp_path, ["train.steps=6", "scheduler=plateau", "scheduler.patience=0",
-                                "scheduler.threshold=10.0"])
+                                "scheduler.threshold=10.0", "scheduler.window=2"])
     rows = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
-    assert rows[-1]["lr_d"] < rows[0]["lr_d"]
+    # windows end at steps 2, 4, 6; with a relative threshold of 10 no loss counts as an improvement and
+    # patience is 0, so each window halves the rate (a row logs the rate after its step's schedule)
+    assert [r["lr_d"] for r in rows] == pytest.approx([2e-4, 1e-4, 1e-4, 5e-5, 5e-5, 2.5e-5], rel=1e-9)

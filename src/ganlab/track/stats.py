@@ -14,9 +14,13 @@ import torch
 class Stats:
     def __init__(self) -> None:
         self._readers: dict[str, dict[str, list]] = {}
+        self._only: dict[str, frozenset[str]] = {}    # readers that accumulate only these names
 
-    def open(self, reader: str) -> None:
+    def open(self, reader: str, names: tuple[str, ...] | None = None) -> None:
+        """Open a reader; with `names`, it accumulates only those statistics."""
         self._readers.setdefault(reader, {})
+        if names is not None:
+            self._only[reader] = frozenset(names)
 
     def report(self, name: str, value: torch.Tensor | float) -> None:
         if not self._readers:
@@ -26,7 +30,9 @@ class Stats:
             total, count = value.sum(), value.numel()
         else:
             total, count = float(value), 1
-        for acc in self._readers.values():
+        for reader, acc in self._readers.items():
+            if reader in self._only and name not in self._only[reader]:
+                continue
             entry = acc.get(name)
             if entry is None:
                 acc[name] = [total, count]

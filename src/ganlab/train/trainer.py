@@ -7,7 +7,6 @@
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from ganlab.track.images import save_grid
 from ganlab.track.plots import plot_run
 from ganlab.track.stats import Stats
 from ganlab.train import checkpoint as ckpt
+from ganlab.train.diagnostics import frozen_buffers, side_effect_free
 from ganlab.train.ema import EMA
 from ganlab.train.hardware import Hardware
 from ganlab.train.schedules import Schedule
@@ -34,19 +34,6 @@ from ganlab.train.settings import TrainSettings
 
 class NonFiniteLoss(RuntimeError):
     pass
-
-
-@contextlib.contextmanager
-def frozen_buffers(module: nn.Module):
-    """Run diagnostics and sampling in train mode (batch statistics) without changing BN running
-    stats or spectral-norm vectors, so logging and sampling never alter the training trajectory."""
-    saved = [(b, b.detach().clone()) for b in module.buffers()]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for b, value in saved:
-                b.copy_(value)
 
 
 class Evaluator(Protocol):
@@ -81,6 +68,8 @@ class Trainer:
         self.stats.open("log")
         for r in self.regs:
             r.attach(self.stats)
+        sched_g.attach(self.stats, "loss/g/total")
+        sched_d.attach(self.stats, "loss/d/total")
         self.step, self.images_seen, self.elapsed, self.best_fid = 0, 0, 0.0, float("inf")
         self._watch: list[tuple[int, str, torch.Tensor]] = []   # loss terms awaiting a finiteness check
         self.num_classes = getattr(g, "num_classes", 0)
@@ -220,7 +209,8 @@ class Trainer:
     def log(self, ctx: StepContext, seconds: float, start_step: int) -> dict:
         self.check_finite()
         z, y = self._last_g
-        with torch.no_grad(), frozen_buffers(self.d), frozen_buffers(self.g):  # same z, after G's update
+        # same z, after G's update; augmenters draw from a forked RNG, no buffer changes
+        with torch.no_grad(), side_effect_free(self.hw.device, self.d, self.g, *self.regs):
             self.stats.report("D(G(z))/after_g_step", torch.sigmoid(self.run_d(self.g_fn(z, y), y, "fake", ctx).logits))
         row = {"step": self.step, "kimg": self.images_seen / 1000, **self.stats.read("log")}
         row["lr_g"], row["lr_d"] = self.opt_g.param_groups[0]["lr"], self.opt_d.param_groups[0]["lr"]
@@ -229,8 +219,6 @@ class Trainer:
         row["time"] = self.elapsed + seconds
         for logger in self.loggers:
             logger.log(row)
-        self.sched_g.on_log({**row, "metric": row.get("loss/g/total")})
-        self.sched_d.on_log({**row, "metric": row.get("loss/d/total")})
         self.last_row = row
         return row
 
