@@ -60,6 +60,19 @@ def test_the_log_interval_does_not_change_training(tmp_path):
     assert_same_weights(weights(d1), weights(d7))
 
 
+def test_resume_drops_the_log_lines_a_killed_run_wrote_after_its_checkpoint(tmp_path):
+    run(tmp_path, ["train.steps=3"])
+    # as if killed at step 5 with the last checkpoint at step 3
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"step": 4, "loss/d/total": 9.0}) + "\n" + json.dumps({"step": 5}) + "\n")
+    (tmp_path / "eval.jsonl").write_text("".join(json.dumps({"step": s, "fid": 50.0}) + "\n" for s in (2, 5)))
+    run(tmp_path, ["train.steps=5", "resume=auto"])
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5]
+    assert rows[3]["loss/d/total"] != 9.0
+    assert [json.loads(x)["step"] for x in (tmp_path / "eval.jsonl").read_text().splitlines()] == [2]
+
+
 def test_resume_refuses_a_checkpoint_from_a_different_config(tmp_path):
     run(tmp_path, ["train.steps=1"])
     with pytest.raises(ValueError, match=r"config differs in keys that matter:\n  loss.name: 'bce' -> 'hinge'"):

@@ -50,3 +50,26 @@ def read_jsonl(path: Path) -> tuple[list[dict], int]:
         else:
             bad += 1
     return rows, bad
+
+
+def drop_after(path: Path, step: int) -> int:
+    """Remove the rows of a .jsonl log whose step is beyond `step` (what a killed run wrote after its
+    last checkpoint), so a resumed run logs every step once. Unreadable lines are kept. -> rows dropped."""
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    kept, dropped = [], 0
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] > step:
+            dropped += 1
+        else:
+            kept.append(line)
+    if dropped:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(x + "\n" for x in kept))
+        tmp.replace(path)
+    return dropped

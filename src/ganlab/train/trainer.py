@@ -22,6 +22,7 @@ from ganlab.data.stream import LoaderBatches
 from ganlab.models.base import DOut, sample_prior
 from ganlab.regularizers.base import Regularizer, StepContext
 from ganlab.track.images import save_grid
+from ganlab.track.jsonl import drop_after
 from ganlab.track.plots import plot_run
 from ganlab.track.stats import Stats
 from ganlab.train import checkpoint as ckpt
@@ -301,6 +302,8 @@ class Trainer:
                             for k, v in state["rng"].items()})
         self.step, self.images_seen, self.best_fid = state["step"], state["images_seen"], state["best_fid"]
         self.elapsed = self._previous_elapsed()
+        for log in ("metrics.jsonl", "eval.jsonl"):   # what a killed run logged after this checkpoint
+            drop_after(self.run_dir / log, self.step)
 
     def _previous_elapsed(self) -> float:
         path = self.run_dir / "summary.json"
