@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from ganlab.cli.build import build
 from ganlab.cli.errors import command, exit_on_user_error
 from ganlab.errors import user_input
+from ganlab.track import provenance
 
 # An absolute path found from the package (never from the cwd), so ganlab-train and
 # +experiment=NAME work from any working directory.
@@ -43,6 +44,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     with user_input():
         check_regularizer_settings(cfg)
         trainer = build(cfg, run_dir)
+    provenance.write(run_dir, trainer.hw.device)
     return trainer.fit()
 
 
