@@ -42,21 +42,6 @@ class EvalSchema:
     isc_splits: int = 10
 
 
-@dataclass
-class WandbSchema:
-    mode: str = "offline"          # online | offline | disabled
-    project: str = "ganlab"
-    entity: Any = None
-    group: Any = None
-    tags: list = field(default_factory=list)
-
-
-@dataclass
-class LoggerSchema:
-    name: str = "jsonl"
-    wandb: WandbSchema = field(default_factory=WandbSchema)
-
-
 def validated(schema: type, node: DictConfig | dict | None, section: str):
     """Merge a config section into its dataclass schema; unknown keys and bad types raise ValueError."""
     try:

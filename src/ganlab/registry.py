@@ -105,3 +105,4 @@ DATASETS = Registry("dataset")
 OPTIMIZERS = Registry("optimizer")
 SCHEDULERS = Registry("scheduler")
 EXTRACTORS = Registry("extractor")
+LOGGERS = Registry("logger")   # builders (run_dir, config, sweep, **settings) -> list of loggers

@@ -14,10 +14,12 @@ import ganlab.models  # noqa: F401
 import ganlab.optimizers  # noqa: F401
 import ganlab.regularizers  # noqa: F401
 import ganlab.metrics.extractors  # noqa: F401
-from ganlab.config import RESUME_KEYS, EvalSchema, HardwareSchema, LoggerSchema, plain, split_name, train_settings, validated
+import ganlab.track.jsonl  # noqa: F401  (registers loggers)
+import ganlab.track.wandb  # noqa: F401
+from ganlab.config import RESUME_KEYS, EvalSchema, HardwareSchema, plain, split_name, train_settings, validated
 from ganlab.data.stream import batches_for
-from ganlab.registry import DATASETS, EXTRACTORS, LOSSES, MODELS, OPTIMIZERS, REGULARIZERS, SCHEDULERS
-from ganlab.track.jsonl import JsonlLogger
+from ganlab.errors import ConfigError
+from ganlab.registry import DATASETS, EXTRACTORS, LOGGERS, LOSSES, MODELS, OPTIMIZERS, REGULARIZERS, SCHEDULERS
 from ganlab.train.hardware import Hardware
 from ganlab.train.trainer import Trainer
 
@@ -73,16 +75,13 @@ def sweep_name() -> str | None:
 
 
 def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
-    loggers = [JsonlLogger(run_dir)]
-    logger_cfg = validated(LoggerSchema, cfg.get("logger"), "logger")
-    if logger_cfg.name == "wandb":
-        from ganlab.track.wandb import WandbLogger
-        options = vars(logger_cfg.wandb)
-        options["group"] = options["group"] or sweep_name()
-        loggers.append(WandbLogger(run_dir, plain(cfg), **options))
-    elif logger_cfg.name != "jsonl":
-        raise ValueError(f"unknown logger '{logger_cfg.name}'; available: jsonl, wandb")
-    return loggers
+    """The `logger` group's option, from the LOGGERS registry; its settings live under logger.<name>."""
+    name, kwargs = split_name(cfg.logger, "logger")
+    settings = kwargs.pop(name, None) or {}
+    if kwargs:
+        raise ConfigError(f"logger={name} takes its settings under logger.{name}; unexpected: "
+                          f"{', '.join(f'logger.{k}' for k in kwargs)}")
+    return LOGGERS.build(name, run_dir=run_dir, config=plain(cfg), sweep=sweep_name(), **settings)
 
 
 def build_evaluator(cfg: DictConfig, data, device, force: bool = False):

@@ -5,6 +5,8 @@ import json
 import math
 from pathlib import Path
 
+from ganlab.registry import LOGGERS
+
 
 def _clean(v):
     if isinstance(v, float) and not math.isfinite(v):
@@ -29,6 +31,12 @@ class JsonlLogger:
 
     def close(self) -> None:
         pass
+
+
+@LOGGERS.register("jsonl")
+def jsonl(run_dir: Path, config: dict, sweep: str | None = None) -> list:
+    """metrics.jsonl only (every logger option writes it)."""
+    return [JsonlLogger(run_dir)]
 
 
 def read_jsonl(path: Path) -> tuple[list[dict], int]:
