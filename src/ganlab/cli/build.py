@@ -20,6 +20,7 @@ from ganlab.config import RESUME_KEYS, EvalSchema, HardwareSchema, plain, split_
 from ganlab.data.stream import batches_for
 from ganlab.errors import ConfigError
 from ganlab.registry import DATASETS, EXTRACTORS, LOGGERS, LOSSES, MODELS, OPTIMIZERS, REGULARIZERS, SCHEDULERS
+from ganlab.train.finetune import frozen_parameters, init_from
 from ganlab.train.hardware import Hardware
 from ganlab.train.trainer import Trainer
 
@@ -120,14 +121,21 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
     g, d = hw.place(g), hw.place(d)
     opt_name, opt_kwargs = split_name(cfg.optimizer, "optimizer")
     opt_g = OPTIMIZERS.build(opt_name, params=g.parameters(), **(opt_kwargs.get("g") or {}))
-    d_params = list(d.parameters()) + [p for r in regs for p in r.parameters()]   # heads join D's optimizer
+    frozen = frozen_parameters(d, settings.freeze_d)                              # FreezeD
+    d_params = [p for p in d.parameters() if p not in frozen] + [p for r in regs for p in r.parameters()]   # heads join D's optimizer
     opt_d = OPTIMIZERS.build(opt_name, params=d_params, **(opt_kwargs.get("d") or {}))
     sched_name, sched_kwargs = split_name(cfg.scheduler, "scheduler")
     sched_g = SCHEDULERS.build(sched_name, optimizer=opt_g, total_steps=settings.steps, **sched_kwargs)
     sched_d = SCHEDULERS.build(sched_name, optimizer=opt_d, total_steps=settings.steps, **sched_kwargs)
     batches = batches_for(data, settings.batch_size, hw.device, seed=int(cfg.seed), **loader)
     evaluator, eval_every = build_evaluator(cfg, data, hw.device)
-    return Trainer(g, d, loss, regs, opt_g, opt_d, sched_g, sched_d, batches, settings, run_dir, hw,
-                   loggers=build_loggers(cfg, run_dir), evaluator=evaluator, eval_every=eval_every,
-                   config=plain(cfg), resume_keys=RESUME_KEYS, resume_from=resume_path(cfg, run_dir),
-                   progress=bool(cfg.get("progress", True)))
+    trainer = Trainer(g, d, loss, regs, opt_g, opt_d, sched_g, sched_d, batches, settings, run_dir, hw,
+                      loggers=build_loggers(cfg, run_dir), evaluator=evaluator, eval_every=eval_every,
+                      config=plain(cfg), resume_keys=RESUME_KEYS, resume_from=resume_path(cfg, run_dir),
+                      progress=bool(cfg.get("progress", True)))
+    if cfg.get("init_from"):   # a resume of this run (resume=auto) later replaces these weights
+        fresh = init_from(cfg.init_from, g, d, trainer.ema.model if trainer.ema else None, hw.device)
+        for part, names in fresh.items():
+            if names:
+                print(f"init_from: {part} keeps fresh values for {', '.join(names)} (not in the checkpoint or another shape)")
+    return trainer

@@ -128,6 +128,11 @@ class BigGANDeepDiscriminator(nn.Module):
         self.head = Projection(arch[-1], num_classes, spectral_norm)
         init_weights(self, init)
 
+    def ordered_blocks(self) -> list[nn.Module]:
+        """D's blocks from the input up, the head excluded (FreezeD freezes the first K): the stem,
+        then each residual block (and the self-attention layer where it sits)."""
+        return [self.stem, *self.blocks]
+
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
         h = F.relu(self.blocks(self.stem(x))).sum((2, 3))   # global sum pooling -> (B, C)
         return DOut(logits=self.head(h, y), features=h)

@@ -71,6 +71,16 @@ class DCGANDiscriminator(nn.Module):
         self.head = Projection(self.features_dim, num_classes, spectral_norm)
         init_weights(self, "normal")
 
+    def ordered_blocks(self) -> list[nn.Module]:
+        """D's blocks from the input up, the head excluded (FreezeD freezes the first K): one per
+        stride-2 conv with its norm and activation."""
+        blocks: list[list[nn.Module]] = []
+        for m in self.net:
+            if isinstance(m, nn.Conv2d):
+                blocks.append([])
+            blocks[-1].append(m)
+        return [nn.Sequential(*b) for b in blocks]
+
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
         h = self.net(x).flatten(1)  # (B, C*4*4); a linear on the flat 4x4 map is DCGAN's 4x4 valid conv
         return DOut(logits=self.head(h, y), features=h)

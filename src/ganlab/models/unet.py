@@ -50,6 +50,7 @@ class UNetDiscriminator(nn.Module):
             raise ValueError(f"unet: d_attn={attn} is not an encoder resolution; choose from {resolutions} or 0")
         self.attn_at = attn   # the encoder resolution after which self-attention runs (0 = none)
         self.attn = SelfAttention(w[resolutions.index(attn) + 1], spectral_norm) if attn else None
+        self.attn_level = resolutions.index(attn) + 1 if attn else 0   # after this many down blocks
         # decoder: from 4x4 up to full size; every block but the last is followed by a skip concat
         ups = [UpBlock(w[levels], w[levels - 1], spectral_norm)]
         for i in range(levels - 1, 0, -1):
@@ -60,6 +61,16 @@ class UNetDiscriminator(nn.Module):
         self.pixel_out = sn(nn.Conv2d(w[0], 1, 1), spectral_norm)
         self.pixel_embed = sn(nn.Embedding(num_classes, w[0]), spectral_norm) if num_classes else None
         init_weights(self, init)
+
+    def ordered_blocks(self) -> list[nn.Module]:
+        """D's blocks from the input up, the heads excluded (FreezeD freezes the first K): the stem,
+        the encoder's down blocks (self-attention after its resolution), then the decoder's up blocks."""
+        blocks: list[nn.Module] = [self.stem]
+        for block in self.down:
+            blocks.append(block)
+            if self.attn is not None and len(blocks) - 1 == self.attn_level:
+                blocks.append(self.attn)
+        return blocks + list(self.up)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
         h, skips = self.stem(x), []

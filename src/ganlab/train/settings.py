@@ -23,6 +23,7 @@ class TrainSettings:
     sample_every: int = 500
     ckpt_every: int = 500
     samples_per_class: int = 8      # fixed-noise grid: rows = classes (or 8x8 unconditional)
+    freeze_d: int = 0               # FreezeD: D's first K blocks keep their (init_from) weights
 
     def validate(self) -> None:
         for key in ("steps", "batch_size", "n_critic", "accum_d", "accum_g", "log_every",
@@ -30,5 +31,7 @@ class TrainSettings:
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"train.{key} must be a positive integer, got {value!r}")
+        if not isinstance(self.freeze_d, int) or self.freeze_d < 0:
+            raise ValueError(f"train.freeze_d must be a non-negative integer, got {self.freeze_d!r}")
         if not 0.0 <= self.ema.decay < 1.0:
             raise ValueError(f"train.ema.decay must be in [0, 1), got {self.ema.decay}")

@@ -120,9 +120,9 @@ class Trainer:
         return total
 
     def d_step(self) -> None:
-        self.d.requires_grad_(True)
-        for r in self.regs:
-            r.requires_grad_(True)
+        for group in self.opt_d.param_groups:   # D's and its heads' weights, but not those FreezeD keeps fixed
+            for p in group["params"]:
+                p.requires_grad_(True)
         for _ in range(self.s.n_critic):
             self.opt_d.zero_grad(set_to_none=True)
             for _ in range(self.s.accum_d):
