@@ -6,10 +6,11 @@ against the dataclasses below, so a misspelt key or a wrong type fails before tr
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ganlab.errors import ConfigError
@@ -42,12 +43,33 @@ class EvalSchema:
     isc_splits: int = 10
 
 
+@dataclass
+class DebugSchema:
+    overfit: bool = MISSING        # one fixed real batch (+debug=overfit)
+    profile: bool = MISSING        # torch.profiler trace of the run (+debug=profile)
+
+
+@dataclass
+class RunSchema:
+    """The top-level keys of train.yaml (values there, types here)."""
+    seed: int = MISSING
+    resume: Optional[str] = MISSING      # auto | null | PATH (a run directory or a .pt file)
+    init_from: Optional[str] = MISSING   # null | PATH: G, D and EMA weights to start from
+    progress: bool = MISSING
+    debug: DebugSchema = MISSING
+
+
+def run_settings(cfg: DictConfig) -> RunSchema:
+    keys = [f.name for f in dataclasses.fields(RunSchema)]
+    return validated(RunSchema, {k: cfg.get(k) for k in keys if k in cfg}, "config")
+
+
 def validated(schema: type, node: DictConfig | dict | None, section: str):
     """Merge a config section into its dataclass schema; unknown keys and bad types raise ValueError."""
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), node or {})
     except OmegaConfBaseException as e:
-        key = f"{section}.{e.full_key}" if getattr(e, "full_key", None) else section
+        key = (f"{section}.{e.full_key}" if section != "config" else str(e.full_key)) if getattr(e, "full_key", None) else section
         raise ConfigError(f"bad config in '{key}': {str(getattr(e, 'msg', e)).splitlines()[0]}") from None
     return OmegaConf.to_object(merged)
 

@@ -16,10 +16,12 @@ import ganlab.regularizers  # noqa: F401
 import ganlab.metrics.extractors  # noqa: F401
 import ganlab.track.jsonl  # noqa: F401  (registers loggers)
 import ganlab.track.wandb  # noqa: F401
-from ganlab.config import RESUME_KEYS, EvalSchema, HardwareSchema, plain, split_name, train_settings, validated
+from ganlab.config import (RESUME_KEYS, EvalSchema, HardwareSchema, plain, run_settings, split_name, train_settings,
+                           validated)
 from ganlab.data.stream import batches_for
 from ganlab.errors import ConfigError
 from ganlab.registry import DATASETS, EXTRACTORS, LOGGERS, LOSSES, MODELS, OPTIMIZERS, REGULARIZERS, SCHEDULERS
+from ganlab.train.debug import OneBatch
 from ganlab.train.finetune import frozen_parameters, init_from
 from ganlab.train.hardware import Hardware
 from ganlab.train.trainer import Trainer
@@ -51,9 +53,8 @@ def build_regularizers(cfg: DictConfig, d) -> list:
     return regs
 
 
-def resume_path(cfg: DictConfig, run_dir: Path) -> Path | None:
-    resume = cfg.get("resume")
-    if resume in (None, "", "none", "null"):
+def resume_path(resume: str | None, run_dir: Path) -> Path | None:
+    if resume is None:
         return None
     if resume == "auto":
         last = run_dir / "checkpoints" / "last.pt"
@@ -62,7 +63,7 @@ def resume_path(cfg: DictConfig, run_dir: Path) -> Path | None:
     if path.is_dir():
         path = path / "checkpoints" / "last.pt"
     if not path.is_file():
-        raise FileNotFoundError(f"resume={resume}: no checkpoint at {path}")
+        raise FileNotFoundError(f"resume={resume}: no checkpoint at {path} (resume=null starts afresh)")
     return path
 
 
@@ -110,9 +111,10 @@ def build_evaluator(cfg: DictConfig, data, device, force: bool = False):
 
 def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
     run_dir = Path(run_dir)
+    top = run_settings(cfg)
     settings = train_settings(cfg)
     hw = Hardware.resolve(**vars(validated(HardwareSchema, cfg.get("hardware"), "hardware")))
-    torch.manual_seed(int(cfg.seed))
+    torch.manual_seed(top.seed)
     data, loader = build_data(cfg)
     g, d = build_models(cfg, data)
     loss_name, loss_kwargs = split_name(cfg.loss, "loss")
@@ -127,14 +129,16 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
     sched_name, sched_kwargs = split_name(cfg.scheduler, "scheduler")
     sched_g = SCHEDULERS.build(sched_name, optimizer=opt_g, total_steps=settings.steps, **sched_kwargs)
     sched_d = SCHEDULERS.build(sched_name, optimizer=opt_d, total_steps=settings.steps, **sched_kwargs)
-    batches = batches_for(data, settings.batch_size, hw.device, seed=int(cfg.seed), **loader)
+    batches = batches_for(data, settings.batch_size, hw.device, seed=top.seed, **loader)
+    if top.debug.overfit:
+        batches = OneBatch(batches)
     evaluator, eval_every = build_evaluator(cfg, data, hw.device)
     trainer = Trainer(g, d, loss, regs, opt_g, opt_d, sched_g, sched_d, batches, settings, run_dir, hw,
                       loggers=build_loggers(cfg, run_dir), evaluator=evaluator, eval_every=eval_every,
-                      config=plain(cfg), resume_keys=RESUME_KEYS, resume_from=resume_path(cfg, run_dir),
-                      progress=bool(cfg.get("progress", True)))
-    if cfg.get("init_from"):   # a resume of this run (resume=auto) later replaces these weights
-        fresh = init_from(cfg.init_from, g, d, trainer.ema.model if trainer.ema else None, hw.device)
+                      config=plain(cfg), resume_keys=RESUME_KEYS, resume_from=resume_path(top.resume, run_dir),
+                      progress=top.progress)
+    if top.init_from:   # a resume of this run (resume=auto) later replaces these weights
+        fresh = init_from(top.init_from, g, d, trainer.ema.model if trainer.ema else None, hw.device)
         for part, names in fresh.items():
             if names:
                 print(f"init_from: {part} keeps fresh values for {', '.join(names)} (not in the checkpoint or another shape)")

@@ -16,6 +16,7 @@ from ganlab.cli.build import build
 from ganlab.cli.errors import command, exit_on_user_error
 from ganlab.errors import user_input
 from ganlab.track import provenance
+from ganlab.train.debug import profiled
 
 # An absolute path found from the package (never from the cwd), so ganlab-train and
 # +experiment=NAME work from any working directory.
@@ -45,6 +46,9 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
         check_regularizer_settings(cfg)
         trainer = build(cfg, run_dir)
     provenance.write(run_dir, trainer.hw.device)
+    if cfg.debug.profile:
+        with profiled(run_dir):
+            return trainer.fit()
     return trainer.fit()
 
 
