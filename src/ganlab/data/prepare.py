@@ -1,0 +1,140 @@
+"""Preparing an image folder for training (ganlab-prepare): a clean folder of same-size RGB PNGs,
+optionally sorted into class folders by a pretrained torchvision classifier.
+
+Every source image is decoded, checked and converted; what cannot be used is skipped and counted
+by reason: corrupt (does not decode), too small (shorter side below the target size: upscaling
+would invent detail) and grey (no colour, unless allowed). Class subfolders of the source are kept.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from ganlab.data.folder import EXTENSIONS
+from ganlab.errors import ConfigError
+
+CROPS = ("center", "none")
+
+
+def clean(path: Path, size: int, crop: str = "center", allow_grey: bool = False) -> tuple[Image.Image | None, str]:
+    """-> (an RGB size x size image, "") or (None, the reason it is skipped)."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode, img = im.mode, im.convert("RGB")
+    except Exception:   # PIL raises many types for broken files
+        return None, "corrupt"
+    w, h = img.size
+    if min(w, h) < size:
+        return None, "too small"
+    if not allow_grey:
+        a = np.asarray(img)
+        if mode in ("1", "L", "LA", "I", "I;16", "F") or (a[..., 0] == a[..., 1]).all() and (a[..., 1] == a[..., 2]).all():
+            return None, "grey"
+    if crop == "center":
+        s = min(w, h)
+        left, top = (w - s) // 2, (h - s) // 2
+        img = img.crop((left, top, left + s, top + s))
+    return img.resize((size, size), Image.LANCZOS), ""
+
+
+def prepare(src: Path, dst: Path, size: int, crop: str = "center", allow_grey: bool = False,
+            progress: bool = True) -> tuple[list[Path], Counter]:
+    """Write the usable images of SRC (recursively) to DST as PNGs. -> (written files, skipped by reason)."""
+    src, dst = Path(src), Path(dst)
+    if crop not in CROPS:
+        raise ConfigError(f"unknown --crop '{crop}'; available: {', '.join(CROPS)}")
+    if size < 1:
+        raise ConfigError(f"--size must be positive, got {size}")
+    if not src.is_dir():
+        raise FileNotFoundError(f"{src}: no such folder")
+    if dst.exists() and any(dst.iterdir()):
+        raise ConfigError(f"{dst} exists and is not empty; choose a new destination")
+    files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS)
+    if not files:
+        raise ConfigError(f"{src} has no images of a known type ({', '.join(sorted(EXTENSIONS))})")
+    written, skipped, taken = [], Counter(), set()
+    for path in tqdm(files, desc="prepare", unit="img", disable=not progress):
+        img, reason = clean(path, size, crop, allow_grey)
+        if img is None:
+            skipped[reason] += 1
+            continue
+        out = dst / path.relative_to(src).with_suffix(".png")
+        n = 1
+        while out in taken:   # a.jpg and a.png in one folder
+            out = out.with_name(f"{path.stem}_{n}.png")
+            n += 1
+        taken.add(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        img.save(out)
+        written.append(out)
+    return written, skipped
+
+
+def classifier(name: str, weights: str | None = None) -> tuple[torch.nn.Module, list[str], object]:
+    """A torchvision ImageNet classifier (eval mode), its class names and its preprocessing.
+    Weights: --weights PATH, else torch.hub's cache or a download; offline, one message naming the file."""
+    import torchvision
+    try:
+        spec = torchvision.models.get_model_weights(name).DEFAULT
+    except (ValueError, KeyError):
+        raise ConfigError(f"unknown --classify '{name}'; any torchvision classifier, e.g. resnet50, resnet18, "
+                          f"efficientnet_b0, mobilenet_v3_small") from None
+    if weights is not None:
+        if not Path(weights).is_file():
+            raise FileNotFoundError(f"--weights {weights}: no such file")
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    else:
+        try:
+            state = torch.hub.load_state_dict_from_url(spec.url, map_location="cpu", progress=False)
+        except Exception as e:   # offline: the download fails
+            hub = Path(torch.hub.get_dir()) / "checkpoints" / Path(spec.url).name
+            raise FileNotFoundError(
+                f"--classify {name} needs the ImageNet weights {Path(spec.url).name}, which could not be loaded "
+                f"({type(e).__name__}). Download {spec.url} and put it at {hub}, or pass --weights PATH") from None
+    net = torchvision.models.get_model(name, weights=None)
+    net.load_state_dict(state)
+    return net.eval().requires_grad_(False), list(spec.meta["categories"]), spec.transforms()
+
+
+def read_chw(path: Path) -> torch.Tensor:
+    with Image.open(path) as im:
+        return torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1)   # (3, H, W) uint8
+
+
+def folder_name(index: int, category: str) -> str:
+    return f"{index:04d}_" + re.sub(r"[^A-Za-z0-9]+", "_", category).strip("_").lower()
+
+
+@torch.no_grad()
+def classify(files: list[Path], dst: Path, net, categories: list[str], transform, top: int = 0,
+             batch_size: int = 64, device="cpu", progress: bool = True) -> tuple[dict[str, int], int]:
+    """Move each prepared image into DST/<class>/ by the classifier's prediction; with top > 0 only the
+    `top` most frequent classes are kept (the other images are deleted). -> (images per class, dropped)."""
+    net = net.to(device)
+    preds = []
+    for i in tqdm(range(0, len(files), batch_size), desc="classify", unit="batch", disable=not progress):
+        x = torch.stack([transform(read_chw(f)) for f in files[i:i + batch_size]])   # (B, 3, 224, 224) typically
+        preds += net(x.to(device)).argmax(1).tolist()
+    counts = Counter(preds)
+    keep = {c for c, _ in counts.most_common(top)} if top > 0 else set(counts)
+    kept, dropped = Counter(), 0
+    for f, c in zip(files, preds):
+        if c not in keep:
+            f.unlink()
+            dropped += 1
+            continue
+        folder = dst / folder_name(c, categories[c])
+        folder.mkdir(parents=True, exist_ok=True)
+        f.rename(folder / f"{len(list(folder.iterdir())):06d}_{f.name}")
+        kept[folder.name] += 1
+    for d in sorted((p for p in dst.rglob("*") if p.is_dir()), reverse=True):   # source folders now empty
+        if not any(d.iterdir()):
+            d.rmdir()
+    return dict(sorted(kept.items())), dropped
