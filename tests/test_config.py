@@ -51,7 +51,7 @@ def test_every_regularizer_trains_one_step(tmp_path, option):
 def test_every_experiment_composes_and_trains_one_step(tmp_path, option):
     cfg = compose_cfg([f"+experiment={option}"])
     if cfg.dataset.name != "digits":
-        return  # real-data presets are trained in test_data; composing them is the check here
+        pytest.skip(f"{option} needs dataset={cfg.dataset.name} (files not on this machine); it composed above")
     summary, _ = run(tmp_path, [f"+experiment={option}", "train.steps=1", "train.n_critic=1", "eval.every=0"], tiny_model=False)
     assert summary["status"] == "finished"
 

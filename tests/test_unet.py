@@ -138,4 +138,4 @@ def test_the_unet_cutmix_recipe_trains(tmp_path):
                                       "regularizer.cutmix.prob=1.0", "eval.every=0"], tiny_model=False)
     assert summary["status"] == "finished"
     row = summary["final"]
-    assert row["loss/d/cutmix"] > 0 and row["loss/d/cutmix_consistency"] >= 0
+    assert row["loss/d/cutmix"] > 0 and row["loss/d/cutmix_consistency"] > 0   # every batch is mixed (prob 1)
