@@ -45,7 +45,7 @@ def test_center_crop_takes_the_middle_square(tmp_path):
     Image.fromarray(a).save(tmp_path / "wide.png")
     img, why = clean(tmp_path / "wide.png", 20, "center")
     assert why == "" and (np.asarray(img)[..., 0] == 255).all()
-    img, _ = clean(tmp_path / "wide.png", 20, "none")   # stretched: the blue sides remain
+    img, _ = clean(tmp_path / "wide.png", 20, "stretch")   # stretched: the blue sides remain
     assert (np.asarray(img)[:, 0, 2] == 255).all()
 
 

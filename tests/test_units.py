@@ -127,3 +127,15 @@ def test_lecam_emas_copy_before_start_then_average_and_the_penalty_uses_them():
     # step 2: ema_real = 0.9 * 1.2 + 0.1 * 3 = 1.38, ema_fake = 0.9 * -0.8 + 0.1 * 2 = -0.52; fake 2 > ema_real: 0
     assert step(2, 3.0, 2.0) == pytest.approx(0.3 * (3 + 0.52) ** 2)
     assert (reg.ema_real.item(), reg.ema_fake.item()) == pytest.approx((1.38, -0.52))
+
+
+def test_trainer_settings_take_their_values_from_the_yaml_only():
+    from conftest import compose_cfg
+    from ganlab.config import EvalSchema, train_settings, validated
+    from ganlab.train.settings import TrainSettings
+    cfg = compose_cfg([])
+    assert (train_settings(cfg).steps, train_settings(cfg).ema.start) == (cfg.train.steps, cfg.train.ema.start)
+    assert validated(EvalSchema, cfg.eval, "eval").every == cfg.eval.every
+    section = {k: v for k, v in dict(cfg.train).items() if k != "log_every"}
+    with pytest.raises(ValueError, match=r"bad config in 'train.log_every': Missing mandatory value"):
+        validated(TrainSettings, section, "train")

@@ -7,7 +7,7 @@ against the dataclasses below, so a misspelt key or a wrong type fails before tr
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -31,16 +31,17 @@ class HardwareSchema:
 
 @dataclass
 class EvalSchema:
-    every: int = 1000
-    metrics: list = field(default_factory=lambda: ["fid", "is", "kid", "pr", "d_acc"])
-    num_samples: int = 10000
-    reference: str = "train"
-    extractor: str = "auto"
-    inception_weights: Any = None
-    reference_stats: Any = None
-    batch_size: int = 250
-    kid_subset_size: int = 1000
-    isc_splits: int = 10
+    """Types only: the values live in conf/eval/default.yaml (the other eval options extend it)."""
+    every: int = MISSING
+    metrics: list = MISSING
+    num_samples: int = MISSING
+    reference: str = MISSING
+    extractor: str = MISSING
+    inception_weights: Optional[str] = MISSING
+    reference_stats: Optional[str] = MISSING
+    batch_size: int = MISSING
+    kid_subset_size: int = MISSING
+    isc_splits: int = MISSING
 
 
 @dataclass
@@ -65,13 +66,17 @@ def run_settings(cfg: DictConfig) -> RunSchema:
 
 
 def validated(schema: type, node: DictConfig | dict | None, section: str):
-    """Merge a config section into its dataclass schema; unknown keys and bad types raise ValueError."""
+    """Merge a config section into its dataclass schema; unknown keys, bad types and missing values
+    raise ConfigError naming the key (section "config" is the top level)."""
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(schema), node or {})
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), node or {}))
     except OmegaConfBaseException as e:
-        key = (f"{section}.{e.full_key}" if section != "config" else str(e.full_key)) if getattr(e, "full_key", None) else section
-        raise ConfigError(f"bad config in '{key}': {str(getattr(e, 'msg', e)).splitlines()[0]}") from None
-    return OmegaConf.to_object(merged)
+        key = str(getattr(e, "full_key", "") or "")
+        key = (key if section == "config" else f"{section}.{key}") if key else section
+        message = str(getattr(e, "msg", e)).splitlines()[0]
+        if "missing mandatory value" in message.lower():
+            message = "Missing mandatory value"
+        raise ConfigError(f"bad config in '{key}': {message}") from None
 
 
 def train_settings(cfg: DictConfig) -> TrainSettings:

@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("src", type=Path, help="a folder of images (searched recursively)")
     p.add_argument("dst", type=Path, help="the new folder (must not exist, or be empty)")
     p.add_argument("--size", type=int, required=True, help="output side in pixels")
-    p.add_argument("--crop", choices=CROPS, default="center", help="center: square centre crop; none: stretch")
+    p.add_argument("--crop", choices=CROPS, default="center", help="center: square centre crop; stretch: resize the whole image")
     p.add_argument("--allow-grey", action="store_true", help="keep greyscale images (converted to RGB)")
     p.add_argument("--classify", metavar="MODEL", help="a torchvision ImageNet classifier, e.g. resnet50")
     p.add_argument("--weights", help="its weights file (default: torch.hub's cache, or a download)")

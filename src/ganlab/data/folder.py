@@ -110,12 +110,12 @@ def _decode_args(args):
 
 @DATASETS.register("imagefolder")
 def imagefolder(root: str, image_size: int = 64, channels: int = 3, center_crop: bool = True,
-                labels: str = "none", subset: int = 0, subset_order: str = "name", on_corrupt: str = "skip",
+                labels: str | None = None, subset: int = 0, subset_order: str = "name", on_corrupt: str = "skip",
                 workers: int = 2, split: str = "train", storage: str = "auto",
                 memory_limit_gb: float | None = None) -> ImageSet | FolderFiles:
     from ganlab.metrics.extractors import cache_dir
-    if labels not in ("none", "folders"):
-        raise ValueError(f"unknown dataset.labels '{labels}'; available: none, folders")
+    if labels not in (None, "folders"):
+        raise ValueError(f"unknown dataset.labels '{labels}'; available: null (unlabeled), folders")
     if on_corrupt not in ("skip", "error"):
         raise ValueError(f"unknown dataset.on_corrupt '{on_corrupt}'; available: skip, error")
     if channels not in (1, 3):

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from ganlab.data.folder import EXTENSIONS
 from ganlab.errors import ConfigError
 
-CROPS = ("center", "none")
+CROPS = ("center", "stretch")
 
 
 def clean(path: Path, size: int, crop: str = "center", allow_grey: bool = False) -> tuple[Image.Image | None, str]:

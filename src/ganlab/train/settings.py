@@ -1,29 +1,33 @@
-"""Trainer settings: a plain dataclass (the `train:` section of the config validates against it)."""
+"""Trainer settings: a plain dataclass (the `train:` section of the config validates against it).
+
+Types live here, values in conf/train.yaml (and the presets): no field has a default, so there is
+one place for each value and a key missing from the YAML fails rather than silently taking a second
+default."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass
 class EMASettings:
-    enabled: bool = True
-    decay: float = 0.999
-    start: int = 0          # iterations before which the EMA is a plain copy
+    enabled: bool
+    decay: float
+    start: int              # iterations before which the EMA is a plain copy
 
 
 @dataclass
 class TrainSettings:
-    steps: int = 1500               # G iterations
-    batch_size: int = 64
-    n_critic: int = 1               # D steps per G step
-    accum_d: int = 1                # micro-batches per D step (gradient accumulation)
-    accum_g: int = 1                # micro-batches per G step
-    ema: EMASettings = field(default_factory=EMASettings)
-    log_every: int = 50
-    sample_every: int = 500
-    ckpt_every: int = 500
-    samples_per_class: int = 8      # fixed-noise grid: rows = classes (or 8x8 unconditional)
-    freeze_d: int = 0               # FreezeD: D's first K blocks keep their (init_from) weights
+    steps: int                      # G iterations
+    batch_size: int
+    n_critic: int                   # D steps per G step
+    accum_d: int                    # micro-batches per D step (gradient accumulation)
+    accum_g: int                    # micro-batches per G step
+    ema: EMASettings
+    log_every: int
+    sample_every: int
+    ckpt_every: int
+    samples_per_class: int          # fixed-noise grid: rows = classes (or 8x8 unconditional)
+    freeze_d: int                   # FreezeD: D's first K blocks keep their (init_from) weights
 
     def validate(self) -> None:
         for key in ("steps", "batch_size", "n_critic", "accum_d", "accum_g", "log_every",
