@@ -8,7 +8,7 @@ from ganlab.train import checkpoint as ckpt
 from ganlab.train.finetune import frozen_parameters, init_from
 
 SMALL = {"dcgan": dict(g_width=8, d_width=8), "biggan_deep": dict(ch=4, depth=1, g_attn=0, d_attn=8),
-         "unet_gan": dict(ch=4, d_attn=8), "attention_wgan": dict(ch=4, d_ch=4, g_attn=0, d_attn=8)}
+         "unet_gan": dict(ch=8, d_attn=8), "attention_wgan": dict(ch=4, d_ch=4, g_attn=0, d_attn=8)}
 HEADS = ("head.", "pixel_out.", "pixel_embed.")
 
 

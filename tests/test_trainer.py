@@ -179,3 +179,9 @@ def test_plateau_lowers_the_learning_rate(tmp_path):
     # windows end at steps 2, 4, 6; with a relative threshold of 10 no loss counts as an improvement and
     # patience is 0, so each window halves the rate (a row logs the rate after its step's schedule)
     assert [r["lr_d"] for r in rows] == pytest.approx([2e-4, 1e-4, 1e-4, 5e-5, 5e-5, 2.5e-5], rel=1e-9)
+
+
+def test_epochs_set_the_steps_from_the_data_the_batch_and_the_d_steps(run_tiny):
+    # 36 images (2% of digits), 8 reals per D step, 2 D steps per iteration: ceil(36 / 16) = 3 iterations
+    summary, _ = run_tiny(["dataset.fraction=0.02", "train.epochs=1", "train.steps=999", "train.n_critic=2"])
+    assert summary["steps"] == 3 and summary["step"] == 3 and summary["images_seen"] == 48

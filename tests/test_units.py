@@ -39,7 +39,9 @@ class LinearD(nn.Module):
 
 def penalty_ctx(step=0):
     real, fake = torch.randn(4, 1, 2, 2), torch.randn(4, 1, 2, 2)
-    return StepContext(step=step, phase="d", d=LinearD(), stats=Stats(), run_d=None, real=real, fake=fake)
+    d = LinearD()
+    return StepContext(step=step, phase="d", d=d, stats=Stats(), run_d=lambda x, y, side, ctx, augment=True: d(x, y),
+                       real=real, fake=fake)
 
 
 def test_gradient_penalty_of_a_linear_critic():
@@ -111,22 +113,24 @@ def test_plateau_steps_on_its_own_window():
         lrs("plateau", 3, window=0)
 
 
-def test_lecam_emas_copy_before_start_then_average_and_the_penalty_uses_them():
-    """Against the constructor LeCam(weight, decay, start): EMAs are a plain copy before `start`."""
-    reg = LeCam(weight=0.3, decay=0.9, start=1)
+def test_lecam_emas_copy_before_start_then_average_and_the_penalty_follows_start():
+    """LeCam(weight, decay, start), iterations counted from 1 (= step + 1): the EMAs are a plain copy
+    before iteration `start`, an average from it on; the penalty applies after it."""
+    reg = LeCam(weight=0.3, decay=0.9, start=2)
+
     def step(i, real, fake):
         ctx = StepContext(step=i, phase="d", d=None, stats=Stats(), run_d=None)
         ctx.out_real, ctx.out_fake = DOut(torch.full((4,), real)), DOut(torch.full((4,), fake))
-        return reg.d_terms(ctx)["lecam"].item()
-    # step 0 (before start): EMAs = 1, -1; penalty relu(1 - -1)^2 + relu(1 - -1)^2 = 8
-    assert step(0, 1.0, -1.0) == pytest.approx(0.3 * 8.0)
+        return reg.d_terms(ctx)
+
+    assert step(0, 1.0, -1.0) == {}                                   # iteration 1: a copy, no penalty
     assert (reg.ema_real.item(), reg.ema_fake.item()) == pytest.approx((1.0, -1.0))
-    # step 1: ema_real = 0.9 * 1 + 0.1 * 3 = 1.2, ema_fake = 0.9 * -1 + 0.1 * 1 = -0.8
-    assert step(1, 3.0, 1.0) == pytest.approx(0.3 * ((3 + 0.8) ** 2 + (1.2 - 1.0) ** 2))
-    assert (reg.ema_real.item(), reg.ema_fake.item()) == pytest.approx((1.2, -0.8))
-    # step 2: ema_real = 0.9 * 1.2 + 0.1 * 3 = 1.38, ema_fake = 0.9 * -0.8 + 0.1 * 2 = -0.52; fake 2 > ema_real: 0
-    assert step(2, 3.0, 2.0) == pytest.approx(0.3 * (3 + 0.52) ** 2)
+    assert step(1, 3.0, 1.0) == {}                                    # iteration 2 = start: averaged, no penalty
+    assert (reg.ema_real.item(), reg.ema_fake.item()) == pytest.approx((1.2, -0.8))   # 0.9 * 1 + 0.1 * 3, ...
+    lecam = step(2, 3.0, 2.0)["lecam"].item()                         # ema_real 1.38, ema_fake -0.52
     assert (reg.ema_real.item(), reg.ema_fake.item()) == pytest.approx((1.38, -0.52))
+    assert lecam == pytest.approx(0.3 * ((3 + 0.52) ** 2 + 0.0))      # fake 2 > ema_real 1.38: no second term
+    assert step(3, 0.0, 0.0)["lecam"].item() == pytest.approx(0.3 * ((0.9 * 0.52) ** 2 + (0.9 * 1.38) ** 2))
 
 
 def test_trainer_settings_take_their_values_from_the_yaml_only():

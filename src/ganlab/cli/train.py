@@ -13,6 +13,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from ganlab.cli.build import build
+from ganlab.cli.choices import prefer_command_line_groups
 from ganlab.cli.errors import command, exit_on_user_error
 from ganlab.errors import user_input
 from ganlab.track import provenance
@@ -64,6 +65,9 @@ def objective(summary: dict) -> float:
 def hydra_main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
+    if prefer_command_line_groups(cfg, hc.overrides.task, CONFIG_DIR,
+                                  lambda overrides: hydra.compose(config_name="train", overrides=overrides)):
+        OmegaConf.save(cfg, run_dir / hc.output_subdir / "config.yaml")   # the run dir describes what runs
     try:
         return objective(train(cfg, run_dir))
     except Exception as e:

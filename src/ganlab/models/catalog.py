@@ -6,7 +6,8 @@ keyword argument taken from the `model` config group.
 from __future__ import annotations
 
 from ganlab.models.attention_unet import AttentionUNetGenerator
-from ganlab.models.biggan import BigGANDeepDiscriminator, BigGANDeepGenerator
+from ganlab.models.biggan import (BigGANDeepDiscriminator, BigGANDeepGenerator, BigGANDiscriminator,
+                                  BigGANGenerator)
 from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganlab.models.unet import UNetDiscriminator
 from ganlab.registry import MODELS
@@ -22,6 +23,16 @@ def dcgan(image_size: int, channels: int, num_classes: int = 0, conditional: boo
     return g, d
 
 
+@MODELS.register("biggan")
+def biggan(image_size: int, channels: int, num_classes: int = 0, conditional: bool = True, ch: int = 64,
+           z_dim: int = 128, g_attn: int = 0, d_attn: int = 0, spectral_norm: bool = True, init: str = "normal"):
+    """BigGAN (not deep), BigGAN-PyTorch's CIFAR model: G 4.30M / D 4.21M parameters at ch 64, 32 px, 10 classes."""
+    classes = num_classes if conditional else 0
+    g = BigGANGenerator(image_size, channels, classes, ch, z_dim, g_attn, spectral_norm, init)
+    d = BigGANDiscriminator(image_size, channels, classes, ch, d_attn, True, init)
+    return g, d
+
+
 @MODELS.register("biggan_deep")
 def biggan_deep(image_size: int, channels: int, num_classes: int = 0, conditional: bool = True, ch: int = 64,
                 z_dim: int = 128, shared_dim: int = 128, depth: int = 2, g_attn: int = 16, d_attn: int = 16,
@@ -34,11 +45,11 @@ def biggan_deep(image_size: int, channels: int, num_classes: int = 0, conditiona
 
 @MODELS.register("unet_gan")
 def unet_gan(image_size: int, channels: int, num_classes: int = 0, conditional: bool = False, ch: int = 64,
-             z_dim: int = 128, shared_dim: int = 128, depth: int = 1, g_attn: int = 0, d_attn: int = 0,
-             spectral_norm: bool = True, init: str = "ortho"):
-    """U-Net GAN: the BigGAN-deep generator and a U-Net discriminator (global + per-pixel logits)."""
+             z_dim: int = 128, g_attn: int = 0, d_attn: int = 0, spectral_norm: bool = True, init: str = "ortho"):
+    """U-Net GAN (boschresearch/unetgan): BigGAN's (non-deep) generator, self-modulated by z when
+    unconditional, and a U-Net discriminator (global + per-pixel logits)."""
     classes = num_classes if conditional else 0
-    g = BigGANDeepGenerator(image_size, channels, classes, ch, z_dim, shared_dim, depth, g_attn, spectral_norm, init)
+    g = BigGANGenerator(image_size, channels, classes, ch, z_dim, g_attn, spectral_norm, init, self_modulation=not classes)
     d = UNetDiscriminator(image_size, channels, classes, ch, d_attn, True, init)
     return g, d
 

@@ -19,6 +19,10 @@ class OneBatch:
         self.batches = batches
         self.batch = None
 
+    @property
+    def data(self):
+        return self.batches.data   # the data set (the trainer counts epochs over it)
+
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.batch is None:
             self.batch = self.batches.next()
