@@ -18,6 +18,7 @@ from ganlab.config import RESUME_KEYS, EvalSchema, HardwareSchema, LoggerSchema,
 from ganlab.data.stream import batches_for
 from ganlab.registry import DATASETS, EXTRACTORS, LOSSES, MODELS, OPTIMIZERS, REGULARIZERS, SCHEDULERS
 from ganlab.track.jsonl import JsonlLogger
+from ganlab.train.distributed import Dist, convert_sync_bn
 from ganlab.train.hardware import Hardware
 from ganlab.train.trainer import Trainer
 
@@ -85,7 +86,7 @@ def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
     return loggers
 
 
-def build_evaluator(cfg: DictConfig, data, device, force: bool = False):
+def build_evaluator(cfg: DictConfig, data, device, force: bool = False, ranks=None):
     """The Evaluator for this config (None when eval.every is 0, unless forced), and eval.every."""
     ev = validated(EvalSchema, cfg.get("eval"), "eval")
     if not ev.every and not force:
@@ -104,17 +105,20 @@ def build_evaluator(cfg: DictConfig, data, device, force: bool = False):
     evaluator = Evaluator(ext, reference, list(ev.metrics), ev.num_samples, ev.batch_size, device, protocol,
                           cache_key=json.dumps(plain(cfg.dataset), sort_keys=True) + ev.reference,
                           reference_stats=ev.reference_stats, kid_subset_size=ev.kid_subset_size,
-                          isc_splits=ev.isc_splits)
+                          isc_splits=ev.isc_splits, ranks=ranks)
     return evaluator, ev.every
 
 
 def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
-    run_dir = Path(run_dir)
     settings = train_settings(cfg)
     hw = Hardware.resolve(**vars(validated(HardwareSchema, cfg.get("hardware"), "hardware")))
+    dist, hw.device = Dist.init(hw.device, hw.devices, hw.sync_bn, hw.find_unused_parameters)
+    run_dir = Path(dist.broadcast(str(run_dir)))   # rank 0's directory: other ranks never make their own
     torch.manual_seed(int(cfg.seed))
     data, loader = build_data(cfg)
     g, d = build_models(cfg, data)
+    if hw.sync_bn and dist.active:
+        g, d = convert_sync_bn(g), convert_sync_bn(d)
     loss_name, loss_kwargs = split_name(cfg.loss, "loss")
     loss = LOSSES.build(loss_name, **loss_kwargs)
     regs = [hw.place(r) for r in build_regularizers(cfg, d)]
@@ -126,9 +130,12 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
     sched_name, sched_kwargs = split_name(cfg.scheduler, "scheduler")
     sched_g = SCHEDULERS.build(sched_name, optimizer=opt_g, total_steps=settings.steps, **sched_kwargs)
     sched_d = SCHEDULERS.build(sched_name, optimizer=opt_d, total_steps=settings.steps, **sched_kwargs)
-    batches = batches_for(data, settings.batch_size, hw.device, seed=int(cfg.seed), **loader)
-    evaluator, eval_every = build_evaluator(cfg, data, hw.device)
+    dist.seed(int(cfg.seed))
+    batches = batches_for(data, settings.batch_size, hw.device, seed=int(cfg.seed), rank=dist.rank, world=dist.world,
+                          **loader)
+    evaluator, eval_every = build_evaluator(cfg, data, hw.device, ranks=dist)
     return Trainer(g, d, loss, regs, opt_g, opt_d, sched_g, sched_d, batches, settings, run_dir, hw,
-                   loggers=build_loggers(cfg, run_dir), evaluator=evaluator, eval_every=eval_every,
-                   config=plain(cfg), resume_keys=RESUME_KEYS, resume_from=resume_path(cfg, run_dir),
-                   progress=bool(cfg.get("progress", True)))
+                   loggers=build_loggers(cfg, run_dir) if dist.main else [], evaluator=evaluator,
+                   eval_every=eval_every, config=plain(cfg), resume_keys=RESUME_KEYS,
+                   resume_from=resume_path(cfg, run_dir), progress=bool(cfg.get("progress", True)) and dist.main,
+                   dist=dist)

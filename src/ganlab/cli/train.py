@@ -13,6 +13,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from ganlab.cli.build import build
+from ganlab.train.distributed import launch, rank_overrides, ranks_from_env
 
 # An absolute path found from the package (never from the cwd), so ganlab-train and
 # +experiment=NAME work from any working directory.
@@ -36,8 +37,13 @@ def check_regularizer_settings(cfg: DictConfig) -> None:
 
 
 def train(cfg: DictConfig, run_dir: str | Path) -> dict:
-    """Build everything from the config and train; returns the run's summary."""
+    """Build everything from the config and train; returns the run's summary. hardware.devices=N
+    outside torchrun/SLURM starts N ranks here (each runs this function) and returns rank 0's summary."""
     check_regularizer_settings(cfg)
+    devices = (cfg.get("hardware") or {}).get("devices", 1)
+    if isinstance(devices, int) and devices > 1 and ranks_from_env() is None:
+        launch(devices, train, (cfg, str(run_dir)))
+        return json.loads((Path(run_dir) / "summary.json").read_text())
     return build(cfg, run_dir).fit()
 
 
@@ -50,7 +56,7 @@ def objective(summary: dict) -> float:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> float:
+def hydra_main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     try:
@@ -65,6 +71,14 @@ def main(cfg: DictConfig) -> float:
             summary.write_text(json.dumps({"status": "crashed", "error": f"{type(e).__name__}: {e}"}, indent=2))
         print(f"[ganlab] job {hc.job.num} failed ({type(e).__name__}: {e}); see {run_dir / 'error.txt'}", file=sys.stderr)
         return math.nan
+
+
+def main() -> None:
+    """The console script. Under torchrun or srun, ranks > 0 make no Hydra output directory of their
+    own (the Hydra + DDP dated-directory pitfall): rank 0's run directory is broadcast to them."""
+    from torch.distributed.elastic.multiprocessing.errors import record   # torchrun names the failed rank
+    sys.argv += rank_overrides(sys.argv[1:])
+    record(hydra_main)()
 
 
 if __name__ == "__main__":

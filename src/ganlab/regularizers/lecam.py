@@ -22,8 +22,8 @@ class LeCam(Regularizer):
     def d_terms(self, ctx: StepContext) -> dict[str, torch.Tensor]:
         real, fake = ctx.out_real.logits, ctx.out_fake.logits
         beta = self.decay if ctx.step >= self.start else 0.0
-        with torch.no_grad():
-            self.ema_real.lerp_(real.mean(), 1 - beta)
-            self.ema_fake.lerp_(fake.mean(), 1 - beta)
+        with torch.no_grad():   # means over every rank's batch (the stats channel all-reduces them)
+            self.ema_real.lerp_(ctx.stats.mean(real), 1 - beta)
+            self.ema_fake.lerp_(ctx.stats.mean(fake), 1 - beta)
         penalty = F.relu(real - self.ema_fake).pow(2).mean() + F.relu(self.ema_real - fake).pow(2).mean()
         return {"lecam": self.weight * penalty}
