@@ -24,6 +24,7 @@ TESTS = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 SRC = str(TESTS.parent / "src")
 ENV = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+ENV["OMP_NUM_THREADS"] = "1"   # the same CPU kernels (summation order) in every launch style, so weights compare bit-exactly
 for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_PROCID", "SLURM_NTASKS", "MASTER_ADDR", "MASTER_PORT"):
     ENV.pop(key, None)
 CLI = TINY + TINY_DCGAN + OVERRIDES + ["train.steps=4", "hydra.run.dir=outputs/${now:%H-%M-%S-%f}"]

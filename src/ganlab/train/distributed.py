@@ -233,6 +233,8 @@ def free_port() -> int:
 def _rank_main(index: int, fn, args: tuple, world: int, port: int) -> None:
     os.environ.update(RANK=str(index), LOCAL_RANK=str(index), WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    if "OMP_NUM_THREADS" not in os.environ:   # as torchrun does: N ranks share the cores, not N x all of them
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     try:
         fn(*args)
     finally:
