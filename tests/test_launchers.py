@@ -26,7 +26,7 @@ ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "sr
 SWEEP = TINY + TINY_DCGAN + ["regularizer=[]", "train.steps=2", "hydra.sweep.dir=sweep"]
 
 
-def sweep(tmp_path: Path, *overrides: str, timeout: int = 400) -> tuple[Path, subprocess.CompletedProcess]:
+def sweep(tmp_path: Path, *overrides: str, timeout: int = 900) -> tuple[Path, subprocess.CompletedProcess]:
     r = subprocess.run([str(BIN / "ganlab-train"), "-m", *SWEEP, *overrides], cwd=tmp_path, env=ENV,
                        capture_output=True, text=True, timeout=timeout)
     assert r.returncode == 0, r.stderr[-4000:]

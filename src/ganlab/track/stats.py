@@ -24,7 +24,8 @@ class Stats:
         """value.mean() over every rank's values, on the device (no host sync)."""
         if self.ranks is None:
             return value.mean()
-        t = self.ranks.sum_(torch.stack([value.detach().float().sum(), torch.tensor(float(value.numel()), device=value.device)]))
+        count = torch.tensor(float(value.numel()), device=value.device)
+        t = self.ranks.sum_(torch.stack([value.detach().float().sum(), count]))
         return t[0] / t[1]
 
     def _settle(self, acc: dict) -> dict[str, tuple[float, int]]:

@@ -87,12 +87,12 @@ class Dist:
                              f"got hardware.device={device.type}")
         if "SLURM_PROCID" in os.environ and "MASTER_ADDR" not in os.environ:
             slurm_rendezvous()
-        if device.type == "cuda":
+        on_cuda = device.type == "cuda"
+        if on_cuda:   # one GPU per rank
             device = torch.device("cuda", local)
             torch.cuda.set_device(device)
         if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=world,
-                                    timeout=TIMEOUT)
+            dist.init_process_group("nccl" if on_cuda else "gloo", rank=rank, world_size=world, timeout=TIMEOUT)
         return cls(rank, world, local, find_unused), device
 
     def seed(self, seed: int) -> None:
@@ -112,7 +112,7 @@ class Dist:
         if not self.active:
             return module
         return nn.parallel.DistributedDataParallel(
-            module, device_ids=[device.index] if device.type == "cuda" else None, forward_sync_buffers=False,
+            module, device_ids=None if device.type != "cuda" else [device.index], forward_sync_buffers=False,
             find_unused_parameters=self.find_unused, static_graph=not self.find_unused)
 
     def wrap_models(self, g: nn.Module, d: nn.Module, regs: list[nn.Module], hardware) -> tuple | None:
@@ -124,7 +124,7 @@ class Dist:
 
     # ---- collectives (no-ops with one rank) -------------------------------------------------------
     def _backend_tensor(self, t: torch.Tensor) -> torch.Tensor:
-        return t.cuda() if dist.get_backend() == "nccl" and not t.is_cuda else t
+        return t if t.is_cuda or dist.get_backend() != "nccl" else t.cuda()
 
     def sum_(self, t: torch.Tensor) -> torch.Tensor:
         """All-reduce t (sum) in place; returns t."""

@@ -35,7 +35,7 @@ class Hardware:
         dev = torch.device(device)
         if dev.type == "cpu" and precision == "fp16":
             raise ValueError("hardware.precision=fp16 needs a GPU; use fp32 or bf16 on the CPU")
-        if dev.type == "cuda" and devices > torch.cuda.device_count():
+        if devices > 1 and dev.type != "cpu" and devices > torch.cuda.device_count():
             raise ValueError(f"hardware.devices={devices} but only {torch.cuda.device_count()} GPU(s) are visible")
         return cls(dev, precision, channels_last, compile, devices, sync_bn, find_unused_parameters)
 
