@@ -34,7 +34,7 @@ def run(tmp_path: Path, overrides: list[str] = (), tiny_model: bool = True) -> t
 
 
 def options(group: str) -> list[str]:
-    return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml"))
+    return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml") if not p.stem.startswith("_"))  # _x: shared bases
 
 
 @pytest.fixture

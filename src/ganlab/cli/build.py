@@ -1,7 +1,6 @@
 """build(cfg): turn a composed config into a ready Trainer. The one bridge from config to objects."""
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 
@@ -16,19 +15,26 @@ import ganlab.regularizers  # noqa: F401
 import ganlab.metrics.extractors  # noqa: F401
 from ganlab.config import RESUME_KEYS, EvalSchema, HardwareSchema, LoggerSchema, plain, split_name, train_settings, validated
 from ganlab.data.stream import batches_for
+from ganlab.data.subsets import FRACTION_KEYS, take_fraction
 from ganlab.registry import DATASETS, EXTRACTORS, LOSSES, MODELS, OPTIMIZERS, REGULARIZERS, SCHEDULERS
+from ganlab.regularizers.base import setup_all
 from ganlab.track.jsonl import JsonlLogger
+from ganlab.track.stats import Stats
 from ganlab.train.distributed import Dist, convert_sync_bn
 from ganlab.train.hardware import Hardware
+from ganlab.train.settings import steps_for_epochs
 from ganlab.train.trainer import Trainer
 
 LOADER_KEYS = ("mirror",)   # dataset-group keys that configure the batch sampler, not the dataset
 
 
-def build_data(cfg: DictConfig):
+def build_data(cfg: DictConfig, whole: bool = False):
+    """The training set (a seeded `fraction` of it unless `whole`) and the batch sampler's settings."""
     name, kwargs = split_name(cfg.dataset, "dataset")
     loader = {k: kwargs.pop(k) for k in LOADER_KEYS if k in kwargs}
-    return DATASETS.build(name, **kwargs), loader
+    fraction = {k: kwargs.pop(k) for k in FRACTION_KEYS if k in kwargs}
+    data = DATASETS.build(name, **kwargs)
+    return (data if whole else take_fraction(data, **fraction)), loader
 
 
 def build_models(cfg: DictConfig, data):
@@ -37,15 +43,12 @@ def build_models(cfg: DictConfig, data):
                         num_classes=data.num_classes, **kwargs)
 
 
-def build_regularizers(cfg: DictConfig, d) -> list:
-    """One regularizer per entry of the list group, in order. Builders that take `features_dim`
-    (heads on D's pooled features, e.g. AugSelf) get it from the discriminator."""
-    regs = []
-    for key, kwargs in (plain(cfg.get("regularizer")) or {}).items():
-        kwargs = dict(kwargs or {})
-        if "features_dim" in inspect.signature(REGULARIZERS.get(key)).parameters:
-            kwargs.setdefault("features_dim", d.features_dim)
-        regs.append(REGULARIZERS.build(key, **kwargs))
+def build_regularizers(cfg: DictConfig, d, stats: Stats) -> list:
+    """One regularizer per entry of the list group, in order, each set up against D, the stats
+    channel and the augmentations they declare (heads sized from D, checks that fail at build time)."""
+    regs = [REGULARIZERS.build(key, **dict(kwargs or {}))
+            for key, kwargs in (plain(cfg.get("regularizer")) or {}).items()]
+    setup_all(regs, d, stats)
     return regs
 
 
@@ -95,9 +98,9 @@ def build_evaluator(cfg: DictConfig, data, device, force: bool = False, ranks=No
     name, kwargs = split_name(cfg.dataset, "dataset")
     if ev.reference not in ("train", "test"):
         raise ValueError(f"unknown eval.reference '{ev.reference}'; available: train, test")
-    reference = data
-    if ev.reference == "test":
-        kwargs = {k: v for k, v in kwargs.items() if k not in LOADER_KEYS}
+    reference = data if kwargs.get("fraction", 1.0) == 1.0 else build_data(cfg, whole=True)[0]
+    if ev.reference == "test":   # the whole split; a training fraction never shrinks the reference
+        kwargs = {k: v for k, v in kwargs.items() if k not in LOADER_KEYS + FRACTION_KEYS}
         reference = DATASETS.build(name, **{**kwargs, "split": "test"})
     extractor = ev.extractor if ev.extractor != "auto" else ("digits" if name == "digits" else "inception")
     ext = EXTRACTORS.build(extractor, device=device, inception_weights=ev.inception_weights)
@@ -116,12 +119,19 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
     run_dir = Path(dist.broadcast(str(run_dir)))   # rank 0's directory: other ranks never make their own
     torch.manual_seed(int(cfg.seed))
     data, loader = build_data(cfg)
+    config = plain(cfg)
+    if settings.epochs is not None:
+        settings.steps = steps_for_epochs(settings.epochs, len(data), settings.batch_size, settings.n_critic,
+                                          settings.accum_d)
+        config["train"]["steps"] = settings.steps   # the checkpoint and summary record what ran
+        print(f"[ganlab] train.epochs={settings.epochs:g} over {len(data)} images -> train.steps={settings.steps}")
     g, d = build_models(cfg, data)
     if hw.sync_bn and dist.active:
         g, d = convert_sync_bn(g), convert_sync_bn(d)
     loss_name, loss_kwargs = split_name(cfg.loss, "loss")
     loss = LOSSES.build(loss_name, **loss_kwargs)
-    regs = [hw.place(r) for r in build_regularizers(cfg, d)]
+    stats = Stats(dist)   # its reads are over all ranks
+    regs = [hw.place(r) for r in build_regularizers(cfg, d, stats)]
     g, d = hw.place(g), hw.place(d)
     opt_name, opt_kwargs = split_name(cfg.optimizer, "optimizer")
     opt_g = OPTIMIZERS.build(opt_name, params=g.parameters(), **(opt_kwargs.get("g") or {}))
@@ -136,6 +146,6 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
     evaluator, eval_every = build_evaluator(cfg, data, hw.device, ranks=dist)
     return Trainer(g, d, loss, regs, opt_g, opt_d, sched_g, sched_d, batches, settings, run_dir, hw,
                    loggers=build_loggers(cfg, run_dir) if dist.main else [], evaluator=evaluator,
-                   eval_every=eval_every, config=plain(cfg), resume_keys=RESUME_KEYS,
+                   eval_every=eval_every, config=config, resume_keys=RESUME_KEYS,
                    resume_from=resume_path(cfg, run_dir), progress=bool(cfg.get("progress", True)) and dist.main,
-                   dist=dist)
+                   stats=stats, dist=dist)

@@ -67,12 +67,11 @@ class Trainer:
                  run_dir: Path, hardware: Hardware, loggers: list[Logger] = (),
                  evaluator: Evaluator | None = None, eval_every: int = 0, config: dict | None = None,
                  resume_keys: tuple[str, ...] = (), resume_from: Path | None = None, progress: bool = True,
-                 dist: Dist | None = None):
+                 stats: Stats | None = None, dist: Dist | None = None):
         settings.validate()
         self.g, self.d, self.loss, self.regs = g, d, loss, list(regularizers)
         self.g_fn, self.d_fn = hardware.compiled(g), hardware.compiled(d)
-        # DDP only where gradients are averaged: G in the G step, D (+ heads) in run_d's D step. Extra D calls
-        # (ctx.d: R1 / GP double backward, AugSelf) use D itself; DDP still averages their gradients.
+        # DDP only where gradients are averaged: G in the G step, D (+ heads) in run_d's D step (distributed.py)
         self.dist = dist or Dist()
         self.g_ddp, self.d_ddp = self.dist.wrap_models(g, d, regularizers, hardware) or (self.g_fn, self.d_fn)
         self.d_for = {"d": self.d_ddp, "g": self.d_fn}
@@ -83,10 +82,8 @@ class Trainer:
         self.config, self.resume_keys, self.progress = config or {}, resume_keys, progress
         self.resume_from = resume_from
         self.ema = EMA(g, settings.ema.decay, settings.ema.start) if settings.ema.enabled else None
-        self.stats = Stats(dist)
+        self.stats = stats if stats is not None else Stats(self.dist)   # regularizers' setup() opened their readers on it
         self.stats.open("log")
-        for r in self.regs:
-            r.attach(self.stats)
         self.step, self.images_seen, self.elapsed, self.best_fid = 0, 0, 0.0, float("inf")
         self._watch: list[tuple[int, str, torch.Tensor]] = []   # loss terms awaiting a finiteness check
         self.num_classes = getattr(g, "num_classes", 0)
@@ -99,13 +96,16 @@ class Trainer:
         self.grid_nrow = n if self.num_classes else 8
 
     # ---- the step ---------------------------------------------------------------------------
-    def run_d(self, x: torch.Tensor, y: torch.Tensor | None, side: str, ctx: StepContext) -> DOut:
-        """The single place where D sees images: every augmenting regularizer runs here, in order."""
-        params: dict[str, torch.Tensor] = {}
-        for r in self.regs:
-            x, p = r.augment(x)
-            params.update(p)
-        ctx.aug[side] = params
+    def run_d(self, x: torch.Tensor, y: torch.Tensor | None, side: str, ctx: StepContext,
+              augment: bool = True) -> DOut:
+        """The single place where D sees images: every augmenting regularizer runs here, in order
+        (augment=False for clean passes and input-gradient penalties: same precision and memory format)."""
+        if augment:
+            params: dict[str, torch.Tensor] = {}
+            for r in self.regs:
+                x, p = r.augment(x)
+                params.update(p)
+            ctx.aug[side] = params
         if self.hw.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with self.hw.autocast():
@@ -116,7 +116,8 @@ class Trainer:
         return out
 
     def _context(self, phase: str, **kw) -> StepContext:
-        return StepContext(step=self.step, phase=phase, d=self.d_fn, stats=self.stats, run_d=self.run_d, **kw)
+        return StepContext(step=self.step, phase=phase, d=self.d_fn, stats=self.stats, run_d=self.run_d,
+                           generate=self._fake, epoch=self.images_seen / len(self.data.data), **kw)
 
     def _fake(self, batch: int, g=None):
         z, y = sample_prior(batch, self.g.z_dim, self.num_classes, self.hw.device)
@@ -152,7 +153,7 @@ class Trainer:
                 ctx.out_fake = self.run_d(fake, y_fake, "fake", ctx)
                 adv, stats = self.loss.d(ctx.out_real, ctx.out_fake)
                 terms = {k: v for r in self.regs for k, v in r.d_terms(ctx).items()}
-                total = self._sum_terms("d", adv, stats, terms)
+                total = self._sum_terms("d", adv * ctx.adv_weight, stats, terms)
                 self.scaler_d.scale(total / self.s.accum_d).backward()
                 self.stats.report("d/sign_real", ctx.out_real.logits.sign())
                 self.stats.report("D(x)", torch.sigmoid(ctx.out_real.logits))
@@ -302,7 +303,8 @@ class Trainer:
         }
 
     def save(self, name: str) -> None:
-        ranks = self.dist.rank_states({"rng": ckpt.rng_state(), "stats": self.stats.state_dict()})  # collective
+        ranks = self.dist.rank_states({"rng": ckpt.rng_state(), "stats": self.stats.state_dict(),   # a collective:
+                                       "regs": [r.state_dict() for r in self.regs]})       # per-rank state
         if self.dist.main:
             ckpt.save_atomic({**self.state_dict(), **ranks}, self.run_dir / "checkpoints" / name)
 
@@ -314,7 +316,7 @@ class Trainer:
         diff = ckpt.config_diff(state.get("config", {}), self.config, list(self.resume_keys))
         if diff:
             raise ValueError(f"cannot resume from {path}: the config differs in keys that matter:\n" + "\n".join(diff))
-        state = {**state, **(self.dist.own_state(state, path) or {})}   # this rank's RNG and partial statistics
+        state = {**state, **(self.dist.own_state(state, path) or {})}   # this rank's RNG, statistics, APA images
         self.g.load_state_dict(state["g"])
         self.d.load_state_dict(state["d"])
         if self.ema and state["ema"] is not None:
