@@ -79,11 +79,12 @@ def bare_rate(t, steps: int, warmup: int) -> float:
     """The same modules and the same step as Trainer.d_step/g_step, written as a plain loop."""
     stats, s, hw = Stats(), t.s, t.hw   # no reader opened: reports cost nothing
 
-    def run_d(x, y, side, ctx):
-        ctx.aug[side] = {}
-        for r in t.regs:
-            x, p = r.augment(x)
-            ctx.aug[side].update(p)
+    def run_d(x, y, side, ctx, augment=True):
+        if augment:
+            ctx.aug[side] = {}
+            for r in t.regs:
+                x, p = r.augment(x)
+                ctx.aug[side].update(p)
         if hw.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with hw.autocast():
@@ -106,11 +107,12 @@ def bare_rate(t, steps: int, warmup: int) -> float:
                 real, y = t.data.next()
                 with torch.no_grad():
                     f, yf = fake(len(real))
-                ctx = StepContext(step, "d", t.d_fn, stats, run_d, real=real, y_real=y, fake=f, y_fake=yf)
+                ctx = StepContext(step, "d", t.d_fn, stats, run_d, t._fake, real=real, y_real=y, fake=f, y_fake=yf)
                 for r in t.regs:
                     ctx.real = r.mix_real(ctx.real, ctx)
                 ctx.out_real, ctx.out_fake = run_d(ctx.real, ctx.y_real, "real", ctx), run_d(f, yf, "fake", ctx)
-                loss = t.loss.d(ctx.out_real, ctx.out_fake)[0] + sum(v for r in t.regs for v in r.d_terms(ctx).values())
+                terms = sum(v for r in t.regs for v in r.d_terms(ctx).values())
+                loss = t.loss.d(ctx.out_real, ctx.out_fake)[0] * ctx.adv_weight + terms
                 (loss / s.accum_d).backward()
             t.opt_d.step()
         for m in (t.d, *t.regs):
@@ -118,13 +120,15 @@ def bare_rate(t, steps: int, warmup: int) -> float:
         t.opt_g.zero_grad(set_to_none=True)
         for _ in range(s.accum_g):
             f, yf = fake(s.batch_size)
-            ctx = StepContext(step, "g", t.d_fn, stats, run_d, fake=f, y_fake=yf)
+            ctx = StepContext(step, "g", t.d_fn, stats, run_d, t._fake, fake=f, y_fake=yf)
             ctx.out_fake = run_d(f, yf, "fake", ctx)
             loss = t.loss.g(ctx.out_fake)[0] + sum(v for r in t.regs for v in r.g_terms(ctx).values())
             (loss / s.accum_g).backward()
         t.opt_g.step()
         if t.ema:
             t.ema.update(t.g, step)
+        for r in t.regs:
+            r.update(ctx)
 
     for i in range(warmup):
         one(i)

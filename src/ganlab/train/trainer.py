@@ -82,7 +82,7 @@ class Trainer:
         self.config, self.resume_keys, self.progress = config or {}, resume_keys, progress
         self.resume_from = resume_from
         self.ema = EMA(g, settings.ema.decay, settings.ema.start) if settings.ema.enabled else None
-        self.stats = stats if stats is not None else Stats(self.dist)   # regularizers' setup() opened their readers on it
+        self.stats = stats if stats is not None else Stats(self.dist)   # setup() opened the readers
         self.stats.open("log")
         self.step, self.images_seen, self.elapsed, self.best_fid = 0, 0, 0.0, float("inf")
         self._watch: list[tuple[int, str, torch.Tensor]] = []   # loss terms awaiting a finiteness check
@@ -108,8 +108,8 @@ class Trainer:
             ctx.aug[side] = params
         if self.hw.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with self.hw.autocast():
-            out = self.d_for[ctx.phase](x, y)
+        with self.hw.autocast():   # clean and penalty passes skip DDP's forward (double backward); DDP still averages
+            out = (self.d_for[ctx.phase] if augment else self.d_fn)(x, y)
         out.logits = out.logits.float()
         if out.pixel_logits is not None:
             out.pixel_logits = out.pixel_logits.float()
