@@ -60,6 +60,7 @@ def recipe_cfg(recipe: str, overrides: list[str]):
     with open_dict(cfg):
         cfg.dataset = OmegaConf.create({"name": "bench_synthetic", "image_size": cfg.dataset.image_size,
                                         "channels": channels, "num_classes": classes})
+        cfg.eval.every = 0   # a preset's evaluation is not what this measures
     return cfg
 
 
@@ -180,6 +181,7 @@ def main(a) -> None:
           f" img/s (real images through D)")
     print("| recipe | px | batch | " + " | ".join(cols) + " |")
     print("|---" * (3 + len(cols)) + "|")
+    errors: list[str] = []
     for recipe in recipes:
         with tempfile.TemporaryDirectory(prefix="ganlab-bench-step-") as tmp:
             root, cells, base = Path(tmp), [], {}
@@ -191,6 +193,7 @@ def main(a) -> None:
                     cells.append(f"{rate:.1f}")
                 except Exception as e:   # e.g. torch.compile without a C++ compiler: say so, go on
                     cells.append(f"failed ({type(e).__name__})")
+                    errors.append(f"{recipe} {name}: {type(e).__name__}: {str(e).strip().splitlines()[0][:200]}")
             if "fp32" in base:
                 rate, trainer = base["fp32"]
                 bare = bare_rate(trainer, a.steps, a.warmup)
@@ -206,5 +209,7 @@ def main(a) -> None:
             cfg = recipe_cfg(recipe, list(a.override))
             print(f"| {recipe} | {cfg.dataset.image_size} | {cfg.train.batch_size} | " + " | ".join(cells) + " |",
                   flush=True)
+    for line in errors:
+        print("  failed:", line)
     print("fit/bare: Trainer.fit img/s over a bare loop of the same step (1.0 = no overhead). scaling: 2-rank "
           "img/s / (2 x 1-rank img/s), both in fresh processes (on the CPU each rank gets half the threads)")

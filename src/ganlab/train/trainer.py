@@ -122,7 +122,7 @@ class Trainer:
     def _fake(self, batch: int, g=None):
         z, y = sample_prior(batch, self.g.z_dim, self.num_classes, self.hw.device)
         with self.hw.autocast():
-            return (g or self.g_fn)(z, y).float(), z, y
+            return (self.g_fn if g is None else g)(z, y).float(), z, y   # not `g or`: a compiled module has no bool()
 
     def _sum_terms(self, phase: str, adv: torch.Tensor, stats: dict, terms: dict) -> torch.Tensor:
         for name, value in stats.items():
