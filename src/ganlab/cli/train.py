@@ -13,6 +13,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from ganlab.cli.build import build
+from ganlab.cli.choices import prefer_command_line_groups
 from ganlab.train.distributed import launch, rank_overrides, ranks_from_env
 
 # An absolute path found from the package (never from the cwd), so ganlab-train and
@@ -59,6 +60,10 @@ def objective(summary: dict) -> float:
 def hydra_main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
+    if prefer_command_line_groups(cfg, hc.overrides.task, CONFIG_DIR,
+                                  lambda overrides: hydra.compose(config_name="train", overrides=overrides)) \
+            and hc.output_subdir is not None:   # None on ranks > 0 under torchrun/srun: rank 0 writes .hydra/
+        OmegaConf.save(cfg, run_dir / hc.output_subdir / "config.yaml")   # the run dir describes what runs
     try:
         return objective(train(cfg, run_dir))
     except Exception as e:
