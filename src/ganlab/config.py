@@ -27,6 +27,9 @@ class HardwareSchema:
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
+    devices: int = 1                  # ganlab-train starts this many ranks itself (DDP); torchrun/SLURM set their own
+    sync_bn: bool = False
+    find_unused_parameters: bool = False
 
 
 @dataclass

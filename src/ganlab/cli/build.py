@@ -24,6 +24,7 @@ from ganlab.registry import DATASETS, EXTRACTORS, LOGGERS, LOSSES, MODELS, OPTIM
 from ganlab.regularizers.base import setup_all
 from ganlab.track.stats import Stats
 from ganlab.train.debug import OneBatch
+from ganlab.train.distributed import Dist, convert_sync_bn
 from ganlab.train.finetune import frozen_parameters, init_from
 from ganlab.train.hardware import Hardware
 from ganlab.train.settings import steps_for_epochs
@@ -89,7 +90,7 @@ def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
     return LOGGERS.build(name, run_dir=run_dir, config=plain(cfg), sweep=sweep_name(), **settings)
 
 
-def build_evaluator(cfg: DictConfig, data, device, force: bool = False):
+def build_evaluator(cfg: DictConfig, data, device, force: bool = False, ranks=None):
     """The Evaluator for this config (None when eval.every is 0, unless forced), and eval.every."""
     ev = validated(EvalSchema, cfg.get("eval"), "eval")
     if not ev.every and not force:
@@ -108,27 +109,31 @@ def build_evaluator(cfg: DictConfig, data, device, force: bool = False):
     evaluator = Evaluator(ext, reference, list(ev.metrics), ev.num_samples, ev.batch_size, device, protocol,
                           cache_key=json.dumps(plain(cfg.dataset), sort_keys=True) + ev.reference,
                           reference_stats=ev.reference_stats, kid_subset_size=ev.kid_subset_size,
-                          isc_splits=ev.isc_splits)
+                          isc_splits=ev.isc_splits, ranks=ranks)
     return evaluator, ev.every
 
 
 def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
-    run_dir = Path(run_dir)
     top = run_settings(cfg)
     settings = train_settings(cfg)
     hw = Hardware.resolve(**vars(validated(HardwareSchema, cfg.get("hardware"), "hardware")))
+    dist, hw.device = Dist.init(hw.device, hw.devices, hw.sync_bn, hw.find_unused_parameters)
+    run_dir = Path(dist.broadcast(str(run_dir)))   # rank 0's directory: other ranks never make their own
     torch.manual_seed(top.seed)
     data, loader = build_data(cfg)
     config = plain(cfg)
     if settings.epochs is not None:
-        settings.steps = steps_for_epochs(settings.epochs, len(data), settings.batch_size, settings.n_critic,
-                                          settings.accum_d)
+        settings.steps = steps_for_epochs(settings.epochs, len(data), settings.batch_size * dist.world,
+                                          settings.n_critic, settings.accum_d)   # the global batch
         config["train"]["steps"] = settings.steps   # the checkpoint and summary record what ran
-        print(f"[ganlab] train.epochs={settings.epochs:g} over {len(data)} images -> train.steps={settings.steps}")
+        if dist.main:
+            print(f"[ganlab] train.epochs={settings.epochs:g} over {len(data)} images -> train.steps={settings.steps}")
     g, d = build_models(cfg, data)
+    if hw.sync_bn and dist.active:
+        g, d = convert_sync_bn(g), convert_sync_bn(d)
     loss_name, loss_kwargs = split_name(cfg.loss, "loss")
     loss = LOSSES.build(loss_name, **loss_kwargs)
-    stats = Stats()
+    stats = Stats(dist)   # its reads are over all ranks
     regs = [hw.place(r) for r in build_regularizers(cfg, d, stats)]
     g, d = hw.place(g), hw.place(d)
     opt_name, opt_kwargs = split_name(cfg.optimizer, "optimizer")
@@ -139,17 +144,20 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
     sched_name, sched_kwargs = split_name(cfg.scheduler, "scheduler")
     sched_g = SCHEDULERS.build(sched_name, optimizer=opt_g, total_steps=settings.steps, **sched_kwargs)
     sched_d = SCHEDULERS.build(sched_name, optimizer=opt_d, total_steps=settings.steps, **sched_kwargs)
-    batches = batches_for(data, settings.batch_size, hw.device, seed=top.seed, **loader)
+    dist.seed(top.seed)
+    batches = batches_for(data, settings.batch_size, hw.device, seed=top.seed, rank=dist.rank, world=dist.world,
+                          **loader)
     if top.debug.overfit:
         batches = OneBatch(batches)
-    evaluator, eval_every = build_evaluator(cfg, data, hw.device)
+    evaluator, eval_every = build_evaluator(cfg, data, hw.device, ranks=dist)
     trainer = Trainer(g, d, loss, regs, opt_g, opt_d, sched_g, sched_d, batches, settings, run_dir, hw,
-                      loggers=build_loggers(cfg, run_dir), evaluator=evaluator, eval_every=eval_every,
-                      config=config, resume_keys=RESUME_KEYS, resume_from=resume_path(top.resume, run_dir),
-                      progress=top.progress, stats=stats)
+                      loggers=build_loggers(cfg, run_dir) if dist.main else [], evaluator=evaluator,
+                      eval_every=eval_every, config=config, resume_keys=RESUME_KEYS,
+                      resume_from=resume_path(top.resume, run_dir), progress=top.progress and dist.main,
+                      stats=stats, dist=dist)
     if top.init_from:   # a resume of this run (resume=auto) later replaces these weights
         fresh = init_from(top.init_from, g, d, trainer.ema.model if trainer.ema else None, hw.device)
         for part, names in fresh.items():
-            if names:
+            if names and dist.main:
                 print(f"init_from: {part} keeps fresh values for {', '.join(names)} (not in the checkpoint or another shape)")
     return trainer

@@ -18,6 +18,7 @@ from ganlab.cli.errors import command, exit_on_user_error
 from ganlab.errors import user_input
 from ganlab.track import provenance
 from ganlab.train.debug import profiled
+from ganlab.train.distributed import launch, rank_overrides, ranks_from_env
 
 # An absolute path found from the package (never from the cwd), so ganlab-train and
 # +experiment=NAME work from any working directory.
@@ -42,13 +43,21 @@ def check_regularizer_settings(cfg: DictConfig) -> None:
 
 def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     """Build everything from the config and train; returns the run's summary. Errors raised while
-    building (bad values, missing files) are user-input errors; errors while training are not."""
+    building (bad values, missing files) are user-input errors; errors while training are not.
+    hardware.devices=N outside torchrun/SLURM starts N ranks here (each runs this function) and
+    returns rank 0's summary."""
     with user_input():
         check_regularizer_settings(cfg)
+    devices = (cfg.get("hardware") or {}).get("devices", 1)
+    if isinstance(devices, int) and devices > 1 and ranks_from_env() is None:
+        launch(devices, train, (cfg, str(run_dir)))
+        return json.loads((Path(run_dir) / "summary.json").read_text())
+    with user_input():
         trainer = build(cfg, run_dir)
-    provenance.write(run_dir, trainer.hw.device)
+    if trainer.dist.main:
+        provenance.write(trainer.run_dir, trainer.hw.device)
     if cfg.debug.profile:
-        with profiled(run_dir):
+        with profiled(trainer.run_dir):
             return trainer.fit()
     return trainer.fit()
 
@@ -66,7 +75,8 @@ def hydra_main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     if prefer_command_line_groups(cfg, hc.overrides.task, CONFIG_DIR,
-                                  lambda overrides: hydra.compose(config_name="train", overrides=overrides)):
+                                  lambda overrides: hydra.compose(config_name="train", overrides=overrides)) \
+            and hc.output_subdir is not None:   # None on ranks > 0 under torchrun/srun: rank 0 writes .hydra/
         OmegaConf.save(cfg, run_dir / hc.output_subdir / "config.yaml")   # the run dir describes what runs
     try:
         return objective(train(cfg, run_dir))
@@ -83,7 +93,13 @@ def hydra_main(cfg: DictConfig) -> float:
         return math.nan
 
 
-main = command("ganlab-train", hydra=True)(hydra_main)
+def main() -> None:
+    """The console script: user errors as one line (cli/errors.py). Under torchrun or srun, ranks > 0
+    make no Hydra output directory of their own (the Hydra + DDP dated-directory pitfall): rank 0's run
+    directory is broadcast to them."""
+    from torch.distributed.elastic.multiprocessing.errors import record   # torchrun names the failed rank
+    sys.argv += rank_overrides(sys.argv[1:])
+    record(command("ganlab-train", hydra=True)(hydra_main))()
 
 if __name__ == "__main__":
     main()

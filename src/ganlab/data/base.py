@@ -69,17 +69,32 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
-def check_batch_size(data, batch_size: int) -> None:
+def check_batch_size(data, batch_size: int, world: int = 1) -> None:
     if batch_size < 1:
         raise ValueError(f"train.batch_size must be positive, got {batch_size}")
-    if batch_size > len(data):
-        raise ValueError(f"train.batch_size={batch_size} is larger than the dataset {data.name} ({len(data)} images)")
+    if batch_size * world > len(data):
+        across = f" x {world} ranks" if world > 1 else ""
+        raise ValueError(f"train.batch_size={batch_size}{across} is larger than the dataset {data.name} ({len(data)} images)")
 
 
-def mirrored(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Flip each image horizontally with probability 1/2 (drawn from gen, on the CPU)."""
-    flip = (torch.rand(len(x), generator=gen) < 0.5).to(x.device)
+def mirrored(x: torch.Tensor, gen: torch.Generator, rank: int = 0, world: int = 1) -> torch.Tensor:
+    """Flip each image horizontally with probability 1/2. The flips are drawn (from gen, on the CPU) for
+    the global batch and this rank takes its slice, so every rank's gen stays in step."""
+    flip = (torch.rand(len(x) * world, generator=gen) < 0.5)[rank * len(x):(rank + 1) * len(x)].to(x.device)
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+def shard(batch: torch.Tensor, rank: int, world: int) -> torch.Tensor:
+    """This rank's slice of a global batch of indices (B * world,) -> (B,)."""
+    size = len(batch) // world
+    return batch[rank * size:(rank + 1) * size]
+
+
+def check_world(state: dict, world: int) -> None:
+    """A data position is a place in global batches of batch_size x ranks: it cannot move to another rank count."""
+    if int(state.get("world", 1)) != world:
+        raise ValueError(f"the data position in this checkpoint is for {state.get('world', 1)} rank(s), this run has "
+                         f"{world}; resume with the same number of ranks (the weights load with any)")
 
 
 class DeviceBatches:
@@ -87,13 +102,15 @@ class DeviceBatches:
 
     Each epoch is a fresh permutation from a seeded generator (the last partial batch is
     dropped). `mirror` flips each image horizontally with probability 1/2. The generator
-    state and the epoch position are part of state_dict, so a resumed run sees the same batches.
+    state and the epoch position are part of state_dict, so a resumed run sees the same batches. With
+    `world` ranks every rank draws the same permutation and takes its shard (`rank`) of each global
+    batch of batch_size * world: disjoint images, identical generator states.
     """
 
     def __init__(self, data: ImageSet, batch_size: int, device: torch.device | str = "cpu",
-                 seed: int = 0, mirror: bool = False):
-        check_batch_size(data, batch_size)
-        self.data, self.batch_size, self.mirror = data, batch_size, mirror
+                 seed: int = 0, mirror: bool = False, rank: int = 0, world: int = 1):
+        check_batch_size(data, batch_size, world)
+        self.data, self.batch_size, self.mirror, self.rank, self.world = data, batch_size, mirror, rank, world
         self.device = torch.device(device)
         self.images = data.images.to(self.device)
         self.labels = data.labels.to(self.device) if data.labels is not None else None
@@ -103,13 +120,14 @@ class DeviceBatches:
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """-> real images float (B, C, H, W) in [-1, 1], labels (B,) or None."""
-        if self.pos + self.batch_size > len(self.perm):
+        step = self.batch_size * self.world
+        if self.pos + step > len(self.perm):
             self.perm, self.pos = torch.randperm(len(self.perm), generator=self.gen), 0
-        idx = self.perm[self.pos:self.pos + self.batch_size].to(self.device)
-        self.pos += self.batch_size
+        idx = shard(self.perm[self.pos:self.pos + step], self.rank, self.world).to(self.device)
+        self.pos += step
         x = to_float(self.images[idx])
         if self.mirror:
-            x = mirrored(x, self.gen)
+            x = mirrored(x, self.gen, self.rank, self.world)
         return x, (self.labels[idx] if self.labels is not None else None)
 
     def preview(self, n: int) -> torch.Tensor:
@@ -117,11 +135,12 @@ class DeviceBatches:
         return to_float(self.images[:n])
 
     def state_dict(self) -> dict:
-        return {"gen": self.gen.get_state(), "perm": self.perm, "pos": self.pos}
+        return {"gen": self.gen.get_state(), "perm": self.perm, "pos": self.pos, "world": self.world}
 
     def load_state_dict(self, state: dict) -> None:
         if "perm" not in state:
             raise ValueError("this checkpoint was written with the dataset streamed from files; resume with "
                              "dataset.storage=stream (or start a new run)")
+        check_world(state, self.world)
         self.gen.set_state(state["gen"])
         self.perm, self.pos = state["perm"], int(state["pos"])

@@ -36,7 +36,7 @@ class Evaluator:
     def __init__(self, extractor: Extractor, reference: ImageSet | FolderFiles, metrics: list[str] = METRICS,
                  num_samples: int = 10000, batch_size: int = 250, device="cpu", protocol: dict | None = None,
                  cache_key: str = "", reference_stats: str | None = None, kid_subset_size: int = 1000,
-                 isc_splits: int = 10, pr_neighborhood: int = 3, progress: bool = False):
+                 isc_splits: int = 10, pr_neighborhood: int = 3, progress: bool = False, ranks=None):
         unknown = [m for m in metrics if m not in METRICS]
         if unknown:
             raise ValueError(f"unknown eval.metrics {unknown}; available: {', '.join(METRICS)}")
@@ -49,6 +49,7 @@ class Evaluator:
         self.protocol = {"extractor": extractor.name, "num_samples": num_samples,
                          "reference_n": len(reference), **(protocol or {})}
         self.cache_key = cache_key
+        self.ranks = ranks if ranks is not None and ranks.active else None   # train/distributed.py's Dist
         self._ref = None
 
     # ---- reference ------------------------------------------------------------------------------
@@ -79,10 +80,11 @@ class Evaluator:
 
     # ---- generation ------------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, g: nn.Module, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """n uint8 images (n, C, H, W) from g, class-balanced when conditional; labels or None."""
+    def generate(self, g: nn.Module, n: int, start: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """n uint8 images (n, C, H, W) from g, class-balanced when conditional (image i of the whole
+        set, counted from `start`, has class i % classes); labels or None."""
         classes = getattr(g, "num_classes", 0)
-        labels = (torch.arange(n) % classes).to(self.device) if classes else None
+        labels = (torch.arange(start, start + n) % classes).to(self.device) if classes else None
         imgs = []
         for i in range(0, n, self.batch_size):
             m = min(self.batch_size, n - i)
@@ -92,9 +94,30 @@ class Evaluator:
 
     # ---- metrics -----------------------------------------------------------------------------------
     def evaluate(self, g: nn.Module, d: nn.Module | None = None, step: int = 0) -> dict:
+        if self.ranks is not None:
+            return self.evaluate_sharded(g, d, step)
         ref = self.reference_features()
         fake, _ = self.generate(g, self.num_samples)
         out = self.extractor(fake, self.batch_size)
+        return self.metrics_from(out, ref, g, d)
+
+    def evaluate_sharded(self, g: nn.Module, d: nn.Module | None, step: int) -> dict:
+        """Each rank generates and embeds an equal share of the samples (equal, so collective layers such
+        as SyncBatchNorm see the same calls everywhere); rank 0 gathers them, scores, and shares the result."""
+        r = self.ranks
+        share = -(-self.num_samples // r.world)
+        fake, _ = self.generate(g, share, start=r.rank * share)
+        out = {k: v.cpu() for k, v in self.extractor(fake, self.batch_size).items()}
+        d_scores = self.discriminator_scores(g, d) if "d_acc" in self.metrics and d is not None else {}
+        parts = r.gather(out)
+        result = None
+        if r.main:
+            out = {k: torch.cat([p[k] for p in parts])[:self.num_samples] for k in out}
+            result = {**self.metrics_from(out, self.reference_features(), g, None), **d_scores}
+        return r.broadcast(result)
+
+    def metrics_from(self, out: dict, ref: dict, g: nn.Module, d: nn.Module | None) -> dict:
+        """The metrics of the generated set's extractor outputs against the reference."""
         feats, real = out["features"], ref["features"].double()
         result: dict = {}
         if "fid" in self.metrics:

@@ -32,9 +32,9 @@ class LeCam(Regularizer):
         real, fake = ctx.out_real.logits, ctx.out_fake.logits
         it = ctx.step + 1
         beta = self.decay if it >= self.start else 0.0
-        with torch.no_grad():
-            self.ema_real.lerp_(real.mean(), 1 - beta)
-            self.ema_fake.lerp_(fake.mean(), 1 - beta)
+        with torch.no_grad():   # means over every rank's batch (the stats channel all-reduces them)
+            self.ema_real.lerp_(ctx.stats.mean(real), 1 - beta)
+            self.ema_fake.lerp_(ctx.stats.mean(fake), 1 - beta)
         if it <= self.start:
             return {}
         penalty = F.relu(real - self.ema_fake).pow(2).mean() + F.relu(self.ema_real - fake).pow(2).mean()

@@ -16,10 +16,16 @@ class Hardware:
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
+    devices: int = 1                    # ranks that ganlab-train starts itself (torchrun/SLURM start their own)
+    sync_bn: bool = False               # BatchNorm -> SyncBatchNorm across ranks
+    find_unused_parameters: bool = False   # DDP's option, for a model whose step leaves some parameters unused
 
     @classmethod
     def resolve(cls, device: str = "auto", precision: str = "fp32", channels_last: bool = False,
-                compile: bool = False) -> "Hardware":
+                compile: bool = False, devices: int = 1, sync_bn: bool = False,
+                find_unused_parameters: bool = False) -> "Hardware":
+        if not isinstance(devices, int) or devices < 1:
+            raise ValueError(f"hardware.devices must be a positive integer, got {devices!r}")
         if precision not in PRECISIONS:
             raise ValueError(f"unknown hardware.precision '{precision}'; available: {', '.join(PRECISIONS)}")
         if device == "auto":
@@ -29,7 +35,9 @@ class Hardware:
         dev = torch.device(device)
         if dev.type == "cpu" and precision == "fp16":
             raise ValueError("hardware.precision=fp16 needs a GPU; use fp32 or bf16 on the CPU")
-        return cls(dev, precision, channels_last, compile)
+        if devices > 1 and dev.type != "cpu" and devices > torch.cuda.device_count():
+            raise ValueError(f"hardware.devices={devices} but only {torch.cuda.device_count()} GPU(s) are visible")
+        return cls(dev, precision, channels_last, compile, devices, sync_bn, find_unused_parameters)
 
     def autocast(self):
         dtype = PRECISIONS[self.precision]

@@ -27,6 +27,7 @@ from ganlab.track.plots import plot_run
 from ganlab.track.stats import Stats
 from ganlab.train import checkpoint as ckpt
 from ganlab.train.diagnostics import frozen_buffers, side_effect_free
+from ganlab.train.distributed import Dist
 from ganlab.train.ema import EMA
 from ganlab.train.hardware import Hardware
 from ganlab.train.schedules import Schedule
@@ -55,10 +56,14 @@ class Trainer:
                  run_dir: Path, hardware: Hardware, loggers: list[Logger] = (),
                  evaluator: Evaluator | None = None, eval_every: int = 0, config: dict | None = None,
                  resume_keys: tuple[str, ...] = (), resume_from: Path | None = None, progress: bool = True,
-                 stats: Stats | None = None):
+                 stats: Stats | None = None, dist: Dist | None = None):
         settings.validate()
         self.g, self.d, self.loss, self.regs = g, d, loss, list(regularizers)
         self.g_fn, self.d_fn = hardware.compiled(g), hardware.compiled(d)
+        # DDP only where gradients are averaged: G in the G step, D (+ heads) in run_d's D step (distributed.py)
+        self.dist = dist or Dist()
+        self.g_ddp, self.d_ddp = self.dist.wrap_models(g, d, regularizers, hardware) or (self.g_fn, self.d_fn)
+        self.d_for = {"d": self.d_ddp, "g": self.d_fn}
         self.opt_g, self.opt_d, self.sched_g, self.sched_d = opt_g, opt_d, sched_g, sched_d
         self.scaler_g, self.scaler_d = hardware.scaler(), hardware.scaler()
         self.data, self.s, self.hw = data, settings, hardware
@@ -66,7 +71,7 @@ class Trainer:
         self.config, self.resume_keys, self.progress = config or {}, resume_keys, progress
         self.resume_from = resume_from
         self.ema = EMA(g, settings.ema.decay, settings.ema.start) if settings.ema.enabled else None
-        self.stats = stats if stats is not None else Stats()   # regularizers' setup() opened their readers on it
+        self.stats = stats if stats is not None else Stats(self.dist)   # setup() opened the readers
         self.stats.open("log")
         sched_g.attach(self.stats, "loss/g/total")
         sched_d.attach(self.stats, "loss/d/total")
@@ -94,8 +99,8 @@ class Trainer:
             ctx.aug[side] = params
         if self.hw.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with self.hw.autocast():
-            out = self.d_fn(x, y)
+        with self.hw.autocast():   # clean and penalty passes skip DDP's forward (double backward); DDP still averages
+            out = (self.d_for[ctx.phase] if augment else self.d_fn)(x, y)
         out.logits = out.logits.float()
         if out.pixel_logits is not None:
             out.pixel_logits = out.pixel_logits.float()
@@ -105,10 +110,10 @@ class Trainer:
         return StepContext(step=self.step, phase=phase, d=self.d_fn, stats=self.stats, run_d=self.run_d,
                            generate=self._fake, epoch=self.images_seen / len(self.data.data), **kw)
 
-    def _fake(self, batch: int):
+    def _fake(self, batch: int, g=None):
         z, y = sample_prior(batch, self.g.z_dim, self.num_classes, self.hw.device)
         with self.hw.autocast():
-            return self.g_fn(z, y).float(), z, y
+            return (self.g_fn if g is None else g)(z, y).float(), z, y   # not `g or`: a compiled module has no bool()
 
     def _sum_terms(self, phase: str, adv: torch.Tensor, stats: dict, terms: dict) -> torch.Tensor:
         for name, value in stats.items():
@@ -144,7 +149,7 @@ class Trainer:
                 self.stats.report("d/sign_real", ctx.out_real.logits.sign())
                 self.stats.report("D(x)", torch.sigmoid(ctx.out_real.logits))
                 self.stats.report("D(G(z))/d_step", torch.sigmoid(ctx.out_fake.logits))
-                self.images_seen += len(real)
+                self.images_seen += len(real) * self.dist.world
             self.scaler_d.step(self.opt_d)
             self.scaler_d.update()
 
@@ -154,7 +159,7 @@ class Trainer:
             r.requires_grad_(False)
         self.opt_g.zero_grad(set_to_none=True)
         for _ in range(self.s.accum_g):
-            fake, z, y = self._fake(self.s.batch_size)
+            fake, z, y = self._fake(self.s.batch_size, self.g_ddp)
             ctx = self._context("g", fake=fake, y_fake=y)
             ctx.out_fake = self.run_d(fake, y, "fake", ctx)
             adv, stats = self.loss.g(ctx.out_fake)
@@ -171,7 +176,7 @@ class Trainer:
     def fit(self) -> dict:
         self.resume()
         start_step, t0 = self.step, time.time()
-        if self.step == 0:
+        if self.step == 0 and self.dist.main:
             save_grid(self.data.preview(64), self.run_dir / "samples" / "real.png", 8)
         bar = tqdm(total=self.s.steps, initial=self.step, disable=not self.progress, desc="train",
                    unit="it", dynamic_ncols=True, mininterval=2.0)
@@ -181,6 +186,7 @@ class Trainer:
                 self.d_step()
                 ctx = self.g_step()
                 self.step += 1
+                self.dist.sync_buffers(self.g, self.d, *self.regs)   # rank 0's BN statistics, so all ranks match
                 if self.ema:
                     self.ema.update(self.g, self.step)
                 for sched in (self.sched_g, self.sched_d):
@@ -218,7 +224,8 @@ class Trainer:
             self.stats.report("D(G(z))/after_g_step", torch.sigmoid(self.run_d(self.g_fn(z, y), y, "fake", ctx).logits))
         row = {"step": self.step, "kimg": self.images_seen / 1000, **self.stats.read("log")}
         row["lr_g"], row["lr_d"] = self.opt_g.param_groups[0]["lr"], self.opt_d.param_groups[0]["lr"]
-        imgs_per_it = self.s.batch_size * self.s.n_critic * self.s.accum_d
+        row["global_batch"] = self.s.batch_size * self.dist.world
+        imgs_per_it = row["global_batch"] * self.s.n_critic * self.s.accum_d
         row["img_s"] = imgs_per_it * (self.step - start_step) / max(seconds, 1e-9)
         row["time"] = self.elapsed + seconds
         for logger in self.loggers:
@@ -230,7 +237,7 @@ class Trainer:
         """One host sync per check: find the first non-finite loss term since the last check."""
         if not self._watch:
             return
-        finite = torch.isfinite(torch.stack([t.float() for _, _, t in self._watch]))
+        finite = self.dist.all_true(torch.isfinite(torch.stack([t.float() for _, _, t in self._watch])))
         if not bool(finite.all()):
             step, name, value = self._watch[int((~finite).nonzero()[0])]
             self._watch.clear()
@@ -248,6 +255,8 @@ class Trainer:
         ys = self.fixed_y.split(256) if self.fixed_y is not None else [None] * len(self.fixed_z.split(256))
         with frozen_buffers(self.g_eval), self.hw.autocast():
             imgs = torch.cat([self.g_eval(z, y).float() for z, y in zip(self.fixed_z.split(256), ys)])
+        if not self.dist.main:   # every rank generates (SyncBatchNorm calls are collective), rank 0 writes
+            return None
         path = save_grid(imgs, self.run_dir / "samples" / f"step_{self.step:07d}.png", self.grid_nrow)
         for logger in self.loggers:
             logger.log_images("samples", path, self.step)
@@ -257,9 +266,10 @@ class Trainer:
         devices = [self.hw.device] if self.hw.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), frozen_buffers(self.g_eval), frozen_buffers(self.d):
             result = {"step": self.step, "kimg": self.images_seen / 1000,
-                      **self.evaluator.evaluate(self.g_eval, self.d, self.step)}
-        with open(self.run_dir / "eval.jsonl", "a") as f:
-            f.write(json.dumps(result) + "\n")
+                      **self.evaluator.evaluate(self.g_eval, self.d, self.step)}   # rank 0's, on every rank
+        if self.dist.main:
+            with open(self.run_dir / "eval.jsonl", "a") as f:
+                f.write(json.dumps(result) + "\n")
         for logger in self.loggers:
             logger.log_eval(result)
         fid = result.get("fid")
@@ -283,7 +293,10 @@ class Trainer:
         }
 
     def save(self, name: str) -> None:
-        ckpt.save_atomic(self.state_dict(), self.run_dir / "checkpoints" / name)
+        ranks = self.dist.rank_states({"rng": ckpt.rng_state(), "stats": self.stats.state_dict(),   # a collective:
+                                       "regs": [r.state_dict() for r in self.regs]})       # per-rank state
+        if self.dist.main:
+            ckpt.save_atomic({**self.state_dict(), **ranks}, self.run_dir / "checkpoints" / name)
 
     def resume(self) -> None:
         path = self.resume_from
@@ -293,6 +306,7 @@ class Trainer:
         diff = ckpt.config_diff(state.get("config", {}), self.config, list(self.resume_keys))
         if diff:
             raise ConfigError(f"cannot resume from {path}: the config differs in keys that matter:\n" + "\n".join(diff))
+        state = {**state, **(self.dist.own_state(state, path) or {})}   # this rank's RNG, statistics, APA images
         self.g.load_state_dict(state["g"])
         self.d.load_state_dict(state["d"])
         if self.ema and state["ema"] is not None:
@@ -313,7 +327,8 @@ class Trainer:
         return json.loads(path.read_text()).get("wall_time_s", 0.0) if path.is_file() else 0.0
 
     def write_summary(self, status: str) -> None:
-        plot_run(self.run_dir)
+        if self.dist.main:
+            plot_run(self.run_dir)
         evals = []
         if (self.run_dir / "eval.jsonl").is_file():
             evals = [json.loads(line) for line in (self.run_dir / "eval.jsonl").read_text().splitlines() if line.strip()]
@@ -323,6 +338,7 @@ class Trainer:
             "final_eval": evals[-1] if evals else None,
             "best_eval": min((e for e in evals if "fid" in e), key=lambda e: e["fid"], default=None),
         }
-        (self.run_dir / "summary.json").write_text(json.dumps(self.summary, indent=2))
+        if self.dist.main:
+            (self.run_dir / "summary.json").write_text(json.dumps(self.summary, indent=2))
         for logger in self.loggers:
             logger.close()
