@@ -30,7 +30,7 @@ class HardwareSchema:
 @dataclass
 class EvalSchema:
     every: int = 1000
-    metrics: list = field(default_factory=lambda: ["fid", "is", "kid", "pr", "d_acc"])
+    metrics: list = field(default_factory=lambda: ["fid", "is", "kid", "pr", "dc", "d_acc"])
     num_samples: int = 10000
     reference: str = "train"
     extractor: str = "auto"
@@ -39,6 +39,18 @@ class EvalSchema:
     batch_size: int = 250
     kid_subset_size: int = 1000
     isc_splits: int = 10
+    seed: int = 0                  # the noise of every evaluation (in training and in ganlab-evaluate)
+    g_mode: str = "batch"          # batch | running | standing (metrics/sampling.py)
+    g_batch_size: int = 50
+    g_standing_passes: int = 100
+    truncation: Any = None         # psi: resample |z| > psi
+    pr_extractor: str = "auto"     # auto: vgg16 when the FID extractor is inception, else the same one
+    vgg16_weights: Any = None
+    extractor_weights: Any = None  # dinov2 / clip weights file
+    fid_ci: float = 0.95           # bootstrap interval level (0 = none)
+    fid_ci_resamples: int = 200
+    dc_k: int = 5
+    mem_percentile: float = 5.0
 
 
 @dataclass
