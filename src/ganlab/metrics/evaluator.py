@@ -124,7 +124,8 @@ class Evaluator:
 
     def evaluate_images(self, images: torch.Tensor, step: int = 0) -> dict:
         """Score given uint8 images (N, C, H, W), e.g. someone else's samples, under this protocol."""
-        self.protocol["num_samples"] = len(images)
+        self.protocol = {k: v for k, v in self.protocol.items() if not k.startswith("g_") and k not in ("ema", "truncation")}
+        self.protocol.update(num_samples=len(images), source="images")
         return {**self.score(images, step), "protocol": self.protocol, "protocol_hash": fingerprint(self.protocol)}
 
     def score(self, fake: torch.Tensor, step: int = 0) -> dict:
@@ -138,6 +139,7 @@ class Evaluator:
             if self.fid_ci:
                 result["fid_ci"] = list(fid_bootstrap(feats, ref["stats"]["mu"], ref["stats"]["sigma"], self.fid_ci_resamples,
                                                       self.fid_ci, self.seed, self.device))
+                result["fid_ci_level"] = self.fid_ci
         if "is" in self.metrics:
             isc = isc_features_to_metric(out["logits"], splits=self.isc_splits)
             result["is_mean"], result["is_std"] = isc["inception_score_mean"], isc["inception_score_std"]

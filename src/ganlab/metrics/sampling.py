@@ -31,8 +31,6 @@ def truncated_normal(n: int, dim: int, psi: float | None, gen: torch.Generator) 
     z = torch.randn(n, dim, generator=gen)
     if psi is None:
         return z
-    if psi <= 0:
-        raise ValueError(f"truncation must be positive, got {psi}")
     while True:
         bad = z.abs() > psi
         if not bad.any():
@@ -51,6 +49,8 @@ class GSampler:
             raise ValueError(f"eval.g_standing_passes must be positive with g_mode=standing, got {standing_passes}")
         if mode == "batch" and batch_size < 2:
             raise ValueError("eval.g_mode=batch needs eval.g_batch_size >= 2 (batch statistics of one image)")
+        if truncation is not None and truncation <= 0:
+            raise ValueError(f"truncation (eval.truncation / --truncation) must be positive, got {truncation}")
         self.mode, self.batch_size, self.standing_passes = mode, batch_size, standing_passes
         self.truncation, self.device = truncation, torch.device(device)
 
