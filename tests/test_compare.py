@@ -130,3 +130,30 @@ def test_wandb_offline_run_lives_in_the_run_directory_and_holds_the_logged_keys(
     blob = files[0].read_bytes()
     for key in (b"loss/d/bce", b"D(x)", b"lr_g", b"img_s", b"samples", str(tmp_path).encode()):
         assert key in blob, key
+
+
+def fake_run(d, regs, seed, choices=None):
+    """A run directory as Hydra writes it, without training: config, hydra.yaml choices, overrides."""
+    import yaml
+    (d / ".hydra").mkdir(parents=True)
+    reg = {"diffaugment": {"policy": ["color"], "color_strength": 1.0}} if regs else {}
+    cfg = {"seed": seed, "model": {"name": "dcgan", "g_width": 8}, "loss": {"name": "bce"}, "regularizer": reg,
+           "train": {"steps": 2}}
+    (d / ".hydra/config.yaml").write_text(yaml.safe_dump(cfg))
+    choices = choices or {"model": "dcgan", "loss": "bce", "hydra/launcher": "basic"}
+    (d / ".hydra/hydra.yaml").write_text(yaml.safe_dump({"hydra": {"runtime": {"choices": choices}}}))
+    (d / ".hydra/overrides.yaml").write_text(yaml.safe_dump([f"regularizer=[{','.join(regs)}]", f"seed={seed}"]))
+    (d / "eval.jsonl").write_text(json.dumps({"step": 2, "fid": 10.0 + seed, "protocol": {"num_samples": 40}}) + "\n")
+
+
+def test_runs_are_labelled_by_the_list_group_chosen_not_its_leaf_settings(tmp_path, capsys):
+    from ganlab.track.compare import label_columns
+    for i, (regs, seed) in enumerate([([], 0), ([], 1), (["diffaugment"], 0), (["diffaugment"], 1)]):
+        fake_run(tmp_path / str(i), regs, seed)
+    runs = [load_run(d) for d in find_runs([str(tmp_path)])]
+    assert label_columns(runs) == ["regularizer", "seed"]
+    assert [r.label("regularizer") for r in runs] == ["[]", "[]", "[diffaugment]", "[diffaugment]"]
+    assert "regularizer.diffaugment.color_strength" in label_columns(runs, show_all=True)
+    compare.main([str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "[diffaugment]" in out and "color_strength" not in out and "hydra/launcher" not in out
