@@ -144,6 +144,7 @@ def fake_run(d, regs, seed, choices=None):
     (d / ".hydra/hydra.yaml").write_text(yaml.safe_dump({"hydra": {"runtime": {"choices": choices}}}))
     (d / ".hydra/overrides.yaml").write_text(yaml.safe_dump([f"regularizer=[{','.join(regs)}]", f"seed={seed}"]))
     (d / "eval.jsonl").write_text(json.dumps({"step": 2, "fid": 10.0 + seed, "protocol": {"num_samples": 40}}) + "\n")
+    (d / "metrics.jsonl").write_text(json.dumps({"step": 2, "kimg": 0.016, "time": 1.0}) + "\n")
 
 
 def test_runs_are_labelled_by_the_list_group_chosen_not_its_leaf_settings(tmp_path, capsys):

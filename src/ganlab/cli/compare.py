@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ganlab.track.compare import EXTRA, HEADLINE, SOURCE, group_rows, label_columns, protocol_check, run_rows
@@ -73,9 +74,9 @@ def main(argv: list[str] | None = None) -> None:
                                           and any(r.get(c, "-") != "-" for r in rows)]]
     table = Table(title=f"{len(runs)} runs", show_lines=False, pad_edge=False, collapse_padding=True)
     for h in header:
-        table.add_column(h, overflow="fold")
+        table.add_column(escape(h), overflow="fold")
     for r in rows:
-        table.add_row(*[r.get(h, "-") for h in header])
+        table.add_row(*[escape(r.get(h, "-")) for h in header])   # '[diffaugment]' is a label, not markup
     Console(width=None if sys.stdout.isatty() else (250 if a.all else 120)).print(table)
     if note:
         print(note)
