@@ -11,6 +11,7 @@ os.environ["GANLAB_CACHE"] = tempfile.mkdtemp(prefix="ganlab-test-cache-")
 import pytest
 from hydra import compose, initialize_config_dir
 
+from ganlab.cli.choices import prefer_command_line_groups
 from ganlab.cli.train import CONFIG_DIR, train
 
 # Small enough that one training step takes well under a second on 2 CPU cores.
@@ -21,8 +22,11 @@ TINY_DCGAN = ["model.g_width=8", "model.d_width=8"]
 
 
 def compose_cfg(overrides: list[str] = ()):
+    """What ganlab-train composes for these command-line overrides (group choices win over presets)."""
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides))
+        cfg = compose(config_name="train", overrides=list(overrides))
+        prefer_command_line_groups(cfg, overrides, CONFIG_DIR, lambda o: compose(config_name="train", overrides=o))
+        return cfg
 
 
 def run(tmp_path: Path, overrides: list[str] = (), tiny_model: bool = True) -> tuple[dict, Path]:
@@ -34,7 +38,7 @@ def run(tmp_path: Path, overrides: list[str] = (), tiny_model: bool = True) -> t
 
 
 def options(group: str) -> list[str]:
-    return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml"))
+    return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml") if not p.stem.startswith("_"))  # _x: shared bases
 
 
 @pytest.fixture

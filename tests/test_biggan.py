@@ -43,3 +43,22 @@ def test_biggan_refuses_attention_at_a_resolution_it_never_reaches():
         MODELS.build("biggan_deep", image_size=16, channels=3, ch=4, depth=1, g_attn=8, d_attn=16)
     with pytest.raises(ValueError, match="g_attn=12 is not a resolution"):
         MODELS.build("biggan_deep", image_size=16, channels=3, ch=4, depth=1, g_attn=12, d_attn=8)
+
+
+def test_biggan_has_the_parameter_count_of_biggan_pytorch_cifar():
+    """ajbrock/BigGAN-PyTorch BigGAN.py (G_arch[32], D_arch[32], wide D, per-BN class embeddings, not shared)
+    as scripts/launch_cifar_ema.sh runs it: ch 64, 10 classes, no attention. Counted from the source's layer
+    shapes: G 4,304,387 and D 4,207,361 (the 4.30M / 4.21M of the DiffAugment/AugSelf CIFAR tables)."""
+    g, d = MODELS.build("biggan", image_size=32, channels=3, num_classes=10)
+    n_g, n_d = (sum(p.numel() for p in m.parameters()) for m in (g, d))
+    assert n_g == pytest.approx(4.30e6, rel=0.01) and n_d == pytest.approx(4.21e6, rel=0.01)
+    assert (n_g, n_d) == (4_304_387, 4_207_361)
+
+
+@pytest.mark.parametrize("size", [16, 32, 64])
+def test_biggan_makes_images_and_scores_them_per_class(size):
+    g, d = MODELS.build("biggan", image_size=size, channels=1, num_classes=10, ch=4, d_attn=8 if size > 16 else 0)
+    z, y = torch.randn(3, g.z_dim), torch.tensor([0, 4, 9])
+    x = g(z, y)
+    assert x.shape == (3, 1, size, size) and x.abs().max() <= 1
+    assert d(x, y).logits.shape == (3,) and not torch.equal(g(z, torch.tensor([1, 4, 9]))[0], x[0])

@@ -4,7 +4,7 @@ import pytest
 from conftest import compose_cfg, options, run
 
 GROUP_OVERRIDES = {
-    "model": {"unet_gan": ["model.ch=8"], "biggan_deep": ["model.d_attn=8"],
+    "model": {"unet_gan": ["model.ch=8"], "biggan_deep": ["model.d_attn=8"], "biggan": ["model.ch=4"],
               "attention_wgan": ["model.ch=8", "model.d_ch=8", "model.g_attn=8", "model.d_attn=8"]},
     "loss": {},
     "optimizer": {},
@@ -14,7 +14,7 @@ GROUP_OVERRIDES = {
     "eval": {},
 }
 NEEDS_DATA = {"dataset": {"mnist", "cifar10", "cifar100", "svhn", "imagefolder", "anime_faces", "imagenet_subset"}}
-NOT_TINY = {"model": {"biggan_deep", "unet_gan", "attention_wgan"}}
+NOT_TINY = {"model": {"biggan", "biggan_deep", "unet_gan", "attention_wgan"}}
 REGULARIZER_NEEDS = {
     "cutmix": ["model=unet_gan", "model.ch=8"],   # per-pixel targets need a U-Net discriminator
     "feature_diversity": ["regularizer.feature_diversity.embedding=discriminator"],   # no ResNet weights offline
@@ -84,3 +84,25 @@ def test_bad_overrides_fail_before_training_with_a_clear_message(tmp_path, overr
     with pytest.raises(Exception, match=message) as info:
         run(tmp_path, override)
     assert not (tmp_path / "checkpoints").exists(), f"training started despite {override}: {info.value}"
+
+
+@pytest.mark.parametrize("option", options("experiment"))
+def test_a_group_chosen_on_the_command_line_wins_over_the_presets_settings(option):
+    cfg = compose_cfg([f"+experiment={option}", "eval=none", "logger=jsonl", "scheduler=none", "eval.batch_size=7"])
+    bare = compose_cfg(["eval=none", "eval.batch_size=7"])
+    assert cfg.eval == bare.eval and cfg.eval.every == 0 and cfg.eval.batch_size == 7
+    assert cfg.logger == compose_cfg(["logger=jsonl"]).logger and cfg.scheduler.name == "none"
+    assert not compose_cfg([f"+experiment={option}", "regularizer=[]"]).get("regularizer")
+    assert compose_cfg([f"+experiment={option}"]).train == cfg.train     # what was not chosen keeps the preset's
+
+
+def test_ganlab_train_records_the_config_it_ran(tmp_path):
+    import subprocess
+    import sys
+    import yaml
+    out = tmp_path / "run"
+    subprocess.run([sys.executable, "-m", "ganlab.cli.train", "+experiment=unet_digits", "eval=none", "model.ch=8",
+                    "train.steps=1", "progress=false", "hardware=cpu", f"hydra.run.dir={out}"], check=True,
+                   capture_output=True, timeout=300)
+    saved = yaml.safe_load((out / ".hydra" / "config.yaml").read_text())
+    assert saved["eval"]["every"] == 0 and saved["model"]["ch"] == 8

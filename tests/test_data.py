@@ -105,6 +105,36 @@ def test_fraction_is_seeded_and_stratified_is_balanced():
         subset_indices(labels, 1000, 1.5)
 
 
+def test_random_fraction_is_exactly_augselfs_subset():
+    """liang-hou/augself-gan augself-biggan/datasets.py: np.random.seed(0); np.random.choice(N, n, replace=False),
+    so 10% of CIFAR-10's 50,000 images is the papers' 5,000, in that order."""
+    np.random.seed(0)
+    expected = np.random.choice(50000, 5000, replace=False)
+    got = subset_indices(None, 50000, 0.1, "random", seed=0)
+    assert np.array_equal(got.numpy(), expected)
+
+
+@pytest.mark.parametrize("storage", ["memory", "stream"])
+def test_every_dataset_takes_a_fraction_with_one_implementation(tmp_path, classes, storage):
+    from conftest import compose_cfg
+    from ganlab.cli.build import build_data, build_evaluator
+    cfg = compose_cfg(["dataset.fraction=0.1", "dataset.image_size=16"])
+    data, _ = build_data(cfg)
+    np.random.seed(0)
+    keep = np.random.choice(1797, 180, replace=False)
+    assert len(data) == 180 and torch.equal(data.images, digits(16).images[keep])
+    evaluator, _ = build_evaluator(compose_cfg(["dataset.fraction=0.1", "dataset.image_size=16", "eval.num_samples=10"]),
+                                   data, "cpu", force=True)
+    assert len(evaluator.reference) == 1797          # FID against the whole training split
+    cfg = compose_cfg(["dataset=imagefolder", f"dataset.root={classes}", "dataset.image_size=16",
+                       "dataset.labels=folders", "dataset.fraction=0.5", "dataset.fraction_mode=stratified",
+                       f"dataset.storage={storage}"])
+    folder_part, _ = build_data(cfg)
+    whole, _ = build_data(cfg, whole=True)
+    assert torch.bincount(whole.labels).tolist() == [5, 5, 5]
+    assert torch.bincount(folder_part.labels).tolist() == [2, 2, 2]      # round(0.5 * 5) of each class
+
+
 def test_digits_is_real_and_split_is_stratified():
     full, train, test = digits(32), digits(32, "train"), digits(32, "test")
     assert len(full) == 1797 and len(train) + len(test) == 1797 and full.num_classes == 10

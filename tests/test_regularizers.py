@@ -4,12 +4,13 @@ import json
 import pytest
 import torch
 
-from conftest import run
+from conftest import TINY, TINY_DCGAN, compose_cfg, run
+from ganlab.cli.build import build
 from ganlab.models.base import DOut
 from ganlab.registry import MODELS
 from ganlab.regularizers.apa import APA
 from ganlab.regularizers.augself import AugSelf
-from ganlab.regularizers.base import StepContext
+from ganlab.regularizers.base import StepContext, setup_all
 from ganlab.regularizers.diffaugment import DiffAugment, cutout, translation
 from ganlab.track.stats import Stats
 
@@ -48,7 +49,8 @@ def test_cutout_zeroes_a_square_of_the_right_size_inside_the_image():
 
 def ctx_for(d, real, fake, aug, y=None):
     stats = Stats()
-    ctx = StepContext(step=0, phase="d", d=d, stats=stats, run_d=None, real=real, y_real=y, fake=fake, y_fake=y)
+    ctx = StepContext(step=0, phase="d", d=d, stats=stats, run_d=lambda x, y, side, ctx, augment=True: d(x, y),
+                      real=real, y_real=y, fake=fake, y_fake=y)
     ctx.aug = aug
     ctx.out_real, ctx.out_fake = d(real, y), d(fake, y)
     return ctx
@@ -56,8 +58,9 @@ def ctx_for(d, real, fake, aug, y=None):
 
 def test_augself_heads_receive_gradients_and_join_d_optimizer(tmp_path):
     _, d = MODELS.build("biggan_deep", image_size=32, channels=1, ch=4, depth=1)
-    reg = AugSelf(features_dim=d.features_dim)
     aug = DiffAugment(policy=["color", "translation", "cutout"])
+    reg = AugSelf()
+    setup_all([aug, reg], d, Stats())
     real, fake = torch.rand(4, 1, 32, 32), torch.rand(4, 1, 32, 32)
     xr, pr = aug.augment(real)
     xf, pf = aug.augment(fake)
@@ -74,42 +77,88 @@ def test_augself_heads_receive_gradients_and_join_d_optimizer(tmp_path):
     assert len(state["opt_d"]["param_groups"][0]["params"]) == n_d + n_heads
 
 
-def test_augself_without_augmentation_says_what_is_missing():
+def test_augself_regresses_what_the_augmenters_declare_and_fails_at_build_without_one():
     _, d = MODELS.build("biggan_deep", image_size=32, channels=1, ch=4, depth=1)
-    ctx = ctx_for(d, torch.rand(2, 1, 32, 32), torch.rand(2, 1, 32, 32), {})
-    with pytest.raises(ValueError, match=r"augself needs an augmenting regularizer before it"):
-        AugSelf(features_dim=d.features_dim).d_terms(ctx)
+    reg = AugSelf()
+    setup_all([DiffAugment(policy=["translation"]), reg], d, Stats())
+    assert {k: h.out_features for k, h in reg.heads.items()} == {"translation": 2}
+    with pytest.raises(ValueError, match=r"augself needs an augmenting regularizer in the list"):
+        setup_all([AugSelf()], d, Stats())
 
 
-def drive_apa(sign: float, iterations: int = 40, batch: int = 8) -> float:
-    apa = APA(target=0.6, kimg=0.1, interval=4)
-    stats = Stats()
-    apa.attach(stats)
-    for step in range(iterations):
-        logits = torch.full((batch,), sign) * torch.tensor([1.0] * 7 + [-1.0])   # 7 of 8 share the sign
-        stats.report("d/sign_real", logits.sign())
-        apa.update(StepContext(step=step, phase="g", d=None, stats=stats, run_d=None))
-    return float(apa.p)
+def test_every_d_pass_goes_through_run_d(tmp_path):
+    """AugSelf's clean pass and the input-gradient penalties used to call D directly, outside autocast."""
+    cfg = compose_cfg(TINY + TINY_DCGAN + ["regularizer=[diffaugment,augself,r1]", "regularizer.r1.every=1",
+                                           "train.steps=2"])
+    trainer = build(cfg, tmp_path)
+    inside, seen = [False], []
+    run_d = trainer.run_d
+
+    def counting_run_d(*args, **kwargs):
+        inside[0] = True
+        try:
+            return run_d(*args, **kwargs)
+        finally:
+            inside[0] = False
+    trainer.run_d = counting_run_d
+    trainer.d.register_forward_pre_hook(lambda module, args: seen.append(inside[0]))
+    trainer.fit()
+    assert len(seen) >= 2 * (2 + 2 + 1) and all(seen)   # per step: real, fake, 2 clean passes, r1; then the G step
 
 
-def test_apa_p_rises_when_d_is_confident_on_reals_and_falls_otherwise():
-    assert drive_apa(+1.0) == pytest.approx(10 * 4 * 8 / 100, rel=1e-6)   # 10 adjustments of 32 images / 100
-    assert drive_apa(-1.0) == 0.0                                         # clamped at 0
-    apa = APA(p_init=0.5, kimg=1.0)
-    stats = Stats()
-    apa.attach(stats)
-    for step in range(8):
-        stats.report("d/sign_real", -torch.ones(8))
-        apa.update(StepContext(step=step, phase="g", d=None, stats=stats, run_d=None))
-    assert float(apa.p) == pytest.approx(0.5 - 2 * 32 / 1000)
-
-
-def test_apa_replaces_reals_with_fakes_at_rate_p():
-    apa = APA(p_init=0.5)
-    real, fake = torch.zeros(4000, 1, 2, 2), torch.ones(4000, 1, 2, 2)
-    ctx = StepContext(step=0, phase="d", d=None, stats=Stats(), run_d=None, fake=fake)
+def test_apa_pseudo_reals_are_the_previous_g_output_with_the_reals_labels():
+    """EndlessSora/DeceiveD training/loss.py: pseudo_data is the Gmain phase's output, detached; each real is
+    replaced with probability p and keeps real_c. Not the D step's own fakes."""
+    apa = APA(p_init=1.0)
+    g_out, d_fakes, real = torch.full((6, 1, 2, 2), 0.5), -torch.ones(6, 1, 2, 2), torch.ones(6, 1, 2, 2)
+    apa.update(StepContext(step=0, phase="g", d=None, stats=Stats(), run_d=None, fake=g_out.requires_grad_()))
+    labels = torch.arange(6)
+    ctx = StepContext(step=1, phase="d", d=None, stats=Stats(), run_d=None, real=real, y_real=labels,
+                      fake=d_fakes, y_fake=torch.zeros(6, dtype=torch.long))
     mixed = apa.mix_real(real, ctx)
-    assert mixed.mean().item() == pytest.approx(0.5, abs=0.03)
+    assert torch.equal(mixed, g_out.detach()) and not mixed.requires_grad
+    assert torch.equal(ctx.y_real, labels)
+
+
+def test_apa_draws_fresh_noise_only_when_there_is_no_previous_output_and_p_is_positive():
+    real = torch.ones(4, 1, 2, 2)
+    calls = []
+
+    def generate(n):
+        calls.append(n)
+        return torch.zeros(n, 1, 2, 2), None, None
+    ctx = StepContext(step=0, phase="d", d=None, stats=Stats(), run_d=None, real=real, generate=generate)
+    assert torch.equal(APA(p_init=0.0).mix_real(real, ctx), real) and calls == []
+    assert torch.equal(APA(p_init=1.0).mix_real(real, ctx), torch.zeros(4, 1, 2, 2)) and calls == [4]
+
+
+def test_in_training_no_pseudo_real_is_also_scored_as_fake_in_its_d_step(tmp_path):
+    cfg = compose_cfg(TINY + TINY_DCGAN + ["regularizer=[apa]", "regularizer.apa.p_init=0.5", "train.steps=4"])
+    trainer = build(cfg, tmp_path)
+    apa, checked = trainer.regs[0], []
+    mix_real = apa.mix_real
+
+    def checking_mix_real(real, ctx):
+        labels, previous = ctx.y_real.clone(), apa.pseudo
+        mixed = mix_real(real, ctx)
+        replaced = (mixed != real).flatten(1).any(1)
+        same_as_d_fake = (mixed[:, None] == ctx.fake[None]).flatten(2).all(2).any(1)   # (B,)
+        assert not same_as_d_fake.any() and torch.equal(ctx.y_real, labels)
+        if previous is not None:
+            assert torch.equal(mixed[replaced], previous[replaced])
+        checked.append(int(replaced.sum()))
+        return mixed
+    apa.mix_real = checking_mix_real
+    trainer.fit()
+    assert len(checked) == 4 and sum(checked) > 0
+
+
+def test_apa_p_rises_when_d_overfits_a_tiny_subset(tmp_path):
+    summary, run_dir = run(tmp_path, ["loss=bce", "dataset.fraction=0.02", "regularizer=[apa]",
+                                      "regularizer.apa.kimg=2", "train.steps=240", "train.log_every=40",
+                                      "train.sample_every=1000", "train.ckpt_every=1000"])
+    p = [json.loads(x).get("reg/apa/p") for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert p[0] >= 0 and p[-1] > 0.1 and summary["final"]["reg/apa/sign_real"] > 0.6
 
 
 def test_apa_p_is_logged_and_survives_resume(tmp_path):
@@ -118,8 +167,11 @@ def test_apa_p_is_logged_and_survives_resume(tmp_path):
     run(tmp_path / "a", ["train.steps=6", *over])
     run(tmp_path / "b", ["train.steps=4", *over])
     run(tmp_path / "b", ["train.steps=6", "resume=auto", *over])
-    pa, pb = (torch.load(tmp_path / x / "checkpoints/last.pt", weights_only=True)["regs"][0]["p"] for x in "ab")
+    sa, sb = (torch.load(tmp_path / x / "checkpoints/last.pt", weights_only=True) for x in "ab")
+    pa, pb = sa["regs"][0]["p"], sb["regs"][0]["p"]
     assert float(pa) > 0 and torch.equal(pa, pb)
+    # the pseudo-reals (the previous G output) are checkpointed too, so the resumed run mixes the same images
+    assert all(torch.equal(sa["g"][k], sb["g"][k]) for k in sa["g"])
     rows = [json.loads(x) for x in (tmp_path / "a/metrics.jsonl").read_text().splitlines()]
     assert all("reg/apa/p" in r for r in rows)
 
@@ -131,3 +183,22 @@ def test_lecam_penalises_reals_above_the_fake_ema():
     ctx = ctx_for(d, torch.full((2, 1, 2, 2), 2.0), torch.full((2, 1, 2, 2), -1.0), {})
     # with decay 0 the EMAs equal this batch: relu(2 - (-1))^2 + relu(2 - (-1))^2 = 18
     assert reg.d_terms(ctx)["lecam"].item() == pytest.approx(18.0)
+
+
+def test_lecam_copies_until_start_then_decays_and_penalises_only_after_it():
+    """google/lecam-gan third_party/utils.py ema_losses (decay 0 while itr < start_itr) and train_fns.py
+    (the penalty only while itr > start_itr; itr counts from 1, so itr = step + 1)."""
+    from ganlab.regularizers.lecam import LeCam
+    reg = LeCam(weight=1.0, decay=0.9, start=3)
+    d = lambda x, y=None: DOut(x.flatten(1).mean(1))   # noqa: E731
+    history = []
+    for step, (r, f) in enumerate([(1.0, -1.0), (2.0, -2.0), (3.0, -3.0), (4.0, -4.0)]):
+        ctx = ctx_for(d, torch.full((2, 1, 2, 2), r), torch.full((2, 1, 2, 2), f), {})
+        ctx.step = step
+        terms = reg.d_terms(ctx)
+        history.append((round(reg.ema_real.item(), 4), round(reg.ema_fake.item(), 4), sorted(terms)))
+    assert history[:2] == [(1.0, -1.0, []), (2.0, -2.0, [])]        # plain copies, no penalty
+    assert history[2] == (2.1, -2.1, [])                            # itr 3: decay 0.9, still no penalty
+    assert history[3] == (2.29, -2.29, ["lecam"])                   # itr 4 > start: penalised
+    # relu(4 - (-2.29))^2 + relu(2.29 - (-4))^2
+    assert terms["lecam"].item() == pytest.approx(2 * 6.29 ** 2, rel=1e-4)

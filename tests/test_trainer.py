@@ -144,3 +144,9 @@ def test_plateau_lowers_the_learning_rate(tmp_path):
                                 "scheduler.threshold=10.0"])
     rows = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["lr_d"] < rows[0]["lr_d"]
+
+
+def test_epochs_set_the_steps_from_the_data_the_batch_and_the_d_steps(run_tiny):
+    # 36 images (2% of digits), 8 reals per D step, 2 D steps per iteration: ceil(36 / 16) = 3 iterations
+    summary, _ = run_tiny(["dataset.fraction=0.02", "train.epochs=1", "train.steps=999", "train.n_critic=2"])
+    assert summary["steps"] == 3 and summary["step"] == 3 and summary["images_seen"] == 48

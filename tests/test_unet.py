@@ -8,7 +8,8 @@ from ganlab.losses import BCELoss
 from ganlab.models.base import DOut
 from ganlab.models.catalog import unet_gan
 from ganlab.models.unet import UNetDiscriminator
-from ganlab.regularizers.base import StepContext
+from ganlab.models.layers import has_spectral_norm
+from ganlab.regularizers.base import StepContext, setup_all
 from ganlab.regularizers.cutmix import CutMix, cutmix_mask
 from ganlab.regularizers.diffaugment import DiffAugment
 from ganlab.track.stats import Stats
@@ -89,7 +90,7 @@ class PointwiseD(nn.Module):
 def context(d, regs=()):
     real, fake = torch.ones(8, 3, 16, 16), -torch.ones(8, 3, 16, 16)
 
-    def run_d(x, y, side, ctx):
+    def run_d(x, y, side, ctx, augment=True):
         params = {}
         for r in regs:
             x, p = r.augment(x)
@@ -102,7 +103,7 @@ def context(d, regs=()):
 
 
 def test_cutmix_targets_are_the_mask_per_pixel_and_fake_globally():
-    terms = CutMix(prob=1.0, consistency=0.0).d_terms(context(PointwiseD()))
+    terms = CutMix(mode="additive", warmup_epochs=0, consistency=0.0).d_terms(context(PointwiseD()))
     # pixel logits are +10 exactly where the mask says real, -10 where fake: the per-pixel BCE is ~0,
     # so what is left is the global "fake" term softplus(mean image) of the mixed images
     assert 0.3 < terms["cutmix"] < 1.4 and "cutmix_consistency" not in terms
@@ -110,32 +111,74 @@ def test_cutmix_targets_are_the_mask_per_pixel_and_fake_globally():
 
 def test_consistency_is_zero_for_a_local_decoder_and_positive_otherwise():
     torch.manual_seed(0)
-    local = CutMix(prob=1.0).d_terms(context(PointwiseD()))
-    leaky = CutMix(prob=1.0).d_terms(context(PointwiseD(leak=5.0)))
+    local = CutMix(mode="additive", warmup_epochs=0).d_terms(context(PointwiseD()))
+    leaky = CutMix(mode="additive", warmup_epochs=0).d_terms(context(PointwiseD(leak=5.0)))
     assert local["cutmix_consistency"] < 1e-10 and leaky["cutmix_consistency"] > 0.1
 
 
-def test_cutmix_ramps_its_probability_and_skips_iterations():
-    reg = CutMix(prob=0.5, warmup_steps=100)
-    assert [reg.mix_probability(s) for s in (0, 50, 100, 1000)] == [0.0, 0.25, 0.5, 0.5]
+def test_additive_mode_mixes_every_step_and_ramps_only_the_encoder_and_consistency_terms():
+    """boschresearch/unetgan train_fns.py with training_scripts/train_celeba.sh (no full-batch mixup): the mix
+    terms join every D step; min(1, epoch / warmup_epochs) scales the encoder-mix and consistency terms only."""
+    reg = CutMix(mode="additive", warmup_epochs=20)
+
+    def terms(epoch):
+        torch.manual_seed(0)                           # the same masks at every epoch
+        ctx = context(PointwiseD(leak=5.0))
+        ctx.epoch = epoch
+        return reg.d_terms(ctx), ctx
+    (zero, _), (half, _), (full, ctx) = terms(0.0), terms(10.0), terms(40.0)
+    assert ctx.adv_weight == 1.0                       # the normal real/fake terms stay
+    pixel, encoder = zero["cutmix"], full["cutmix"] - zero["cutmix"]
+    assert zero["cutmix_consistency"] == 0 and encoder > 0.1 and full["cutmix_consistency"] > 0.1
+    assert half["cutmix"].item() == pytest.approx((pixel + 0.5 * encoder).item(), rel=1e-5)
+    assert half["cutmix_consistency"].item() == pytest.approx(0.5 * full["cutmix_consistency"].item(), rel=1e-5)
+
+
+def test_full_batch_mode_makes_some_d_steps_only_mix_and_consistency():
+    """boschresearch/unetgan train_fns.py with training_scripts/train_ffhq.sh (--full_batch_mixup --slow_mixup):
+    with probability 0.5 min(1, epoch / warmup_epochs) a D step is a mixing step whose loss is only the
+    mix terms and the consistency; other D steps are normal ones."""
+    reg = CutMix(mode="full_batch", prob=0.5, warmup_epochs=100)
+    assert [reg.mix_probability(e) for e in (0, 50, 100, 1000)] == [0.0, 0.25, 0.5, 0.5]
+    torch.manual_seed(0)
+    mixed = 0
+    for _ in range(300):
+        ctx = context(PointwiseD())
+        ctx.epoch = 200.0
+        out = reg.d_terms(ctx)
+        mixed += bool(out)
+        assert (ctx.adv_weight, set(out)) in [(0.0, {"cutmix", "cutmix_consistency"}), (1.0, set())]
+    assert 110 < mixed < 190
     ctx = context(PointwiseD())
-    ctx.step = 0
-    assert reg.d_terms(ctx) == {}
+    assert reg.d_terms(ctx) == {} and ctx.adv_weight == 1.0    # epoch 0: never
 
 
-def test_cutmix_refuses_a_discriminator_without_pixel_logits_and_geometric_augmentation():
+def test_cutmix_refuses_a_discriminator_without_pixel_logits_and_geometric_augmentation_at_build():
     ctx = context(PointwiseD())
     ctx.out_real = DOut(logits=torch.zeros(8))
     with pytest.raises(ValueError, match="per-pixel outputs \\(model=unet_gan\\)"):
-        CutMix(prob=1.0).d_terms(ctx)
-    with pytest.raises(ValueError, match="cannot follow the geometric augmentation \\['translation'\\]"):
-        CutMix(prob=1.0).d_terms(context(PointwiseD(), [DiffAugment(policy=["translation"])]))
+        CutMix(mode="additive").d_terms(ctx)
+    with pytest.raises(ValueError, match="cannot be combined with the geometric augmentation \\['translation'\\]"):
+        setup_all([DiffAugment(policy=["color", "translation"]), CutMix()], PointwiseD(), Stats())
+    setup_all([DiffAugment(policy=["color"]), CutMix()], PointwiseD(), Stats())    # colour moves no pixel
+
+
+def test_unet_discriminator_matches_the_official_one():
+    """boschresearch/unetgan BigGAN.py Unet_Discriminator at 128 px, ch 64, unconditional (D_unet_arch[128]):
+    wide DBlocks straight from the image, the first without pre-activation, a plain 1x1 output conv. The
+    official model has 31,481,667 parameters, 65 of them in a `linear` layer its forward never uses."""
+    d = UNetDiscriminator(128, 3, 0, ch=64, init="normal")
+    assert sum(p.numel() for p in d.parameters()) == 31_481_667 - 65
+    assert [b.preactivation for b in d.down] == [False, True, True, True, True]
+    assert type(d.pixel_out) is nn.Conv2d and not has_spectral_norm(d.pixel_out)
 
 
 def test_the_unet_cutmix_recipe_trains(tmp_path):
     summary, run_dir = run(tmp_path, ["+experiment=unet_cutmix_digits", "model.ch=8", "train.steps=3",
-                                      "train.n_critic=2", "regularizer.cutmix.warmup_steps=0",
+                                      "train.n_critic=2", "regularizer.cutmix.warmup_epochs=0",
                                       "regularizer.cutmix.prob=1.0", "eval.every=0"], tiny_model=False)
     assert summary["status"] == "finished"
     row = summary["final"]
-    assert row["loss/d/cutmix"] > 0 and row["loss/d/cutmix_consistency"] >= 0
+    # full_batch at probability 1: every D step is a mixing step, so D's loss is exactly the mix terms
+    assert row["loss/d/cutmix"] > 0 and row["loss/d/bce"] > 0
+    assert row["loss/d/total"] == pytest.approx(row["loss/d/cutmix"] + row["loss/d/cutmix_consistency"], rel=1e-5)

@@ -1,7 +1,6 @@
 """build(cfg): turn a composed config into a ready Trainer. The one bridge from config to objects."""
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 
@@ -16,18 +15,25 @@ import ganlab.regularizers  # noqa: F401
 import ganlab.metrics.extractors  # noqa: F401
 from ganlab.config import RESUME_KEYS, EvalSchema, HardwareSchema, LoggerSchema, plain, split_name, train_settings, validated
 from ganlab.data.stream import batches_for
+from ganlab.data.subsets import FRACTION_KEYS, take_fraction
 from ganlab.registry import DATASETS, EXTRACTORS, LOSSES, MODELS, OPTIMIZERS, REGULARIZERS, SCHEDULERS
+from ganlab.regularizers.base import setup_all
 from ganlab.track.jsonl import JsonlLogger
+from ganlab.track.stats import Stats
 from ganlab.train.hardware import Hardware
+from ganlab.train.settings import steps_for_epochs
 from ganlab.train.trainer import Trainer
 
 LOADER_KEYS = ("mirror",)   # dataset-group keys that configure the batch sampler, not the dataset
 
 
-def build_data(cfg: DictConfig):
+def build_data(cfg: DictConfig, whole: bool = False):
+    """The training set (a seeded `fraction` of it unless `whole`) and the batch sampler's settings."""
     name, kwargs = split_name(cfg.dataset, "dataset")
     loader = {k: kwargs.pop(k) for k in LOADER_KEYS if k in kwargs}
-    return DATASETS.build(name, **kwargs), loader
+    fraction = {k: kwargs.pop(k) for k in FRACTION_KEYS if k in kwargs}
+    data = DATASETS.build(name, **kwargs)
+    return (data if whole else take_fraction(data, **fraction)), loader
 
 
 def build_models(cfg: DictConfig, data):
@@ -36,15 +42,12 @@ def build_models(cfg: DictConfig, data):
                         num_classes=data.num_classes, **kwargs)
 
 
-def build_regularizers(cfg: DictConfig, d) -> list:
-    """One regularizer per entry of the list group, in order. Builders that take `features_dim`
-    (heads on D's pooled features, e.g. AugSelf) get it from the discriminator."""
-    regs = []
-    for key, kwargs in (plain(cfg.get("regularizer")) or {}).items():
-        kwargs = dict(kwargs or {})
-        if "features_dim" in inspect.signature(REGULARIZERS.get(key)).parameters:
-            kwargs.setdefault("features_dim", d.features_dim)
-        regs.append(REGULARIZERS.build(key, **kwargs))
+def build_regularizers(cfg: DictConfig, d, stats: Stats) -> list:
+    """One regularizer per entry of the list group, in order, each set up against D, the stats
+    channel and the augmentations they declare (heads sized from D, checks that fail at build time)."""
+    regs = [REGULARIZERS.build(key, **dict(kwargs or {}))
+            for key, kwargs in (plain(cfg.get("regularizer")) or {}).items()]
+    setup_all(regs, d, stats)
     return regs
 
 
@@ -110,9 +113,9 @@ def build_evaluator(cfg: DictConfig, data, device, force: bool = False, run_dir:
     name, kwargs = split_name(cfg.dataset, "dataset")
     if ev.reference not in ("train", "test"):
         raise ValueError(f"unknown eval.reference '{ev.reference}'; available: train, test")
-    reference = data
-    if ev.reference == "test":
-        kwargs = {k: v for k, v in kwargs.items() if k not in LOADER_KEYS}
+    reference = data if kwargs.get("fraction", 1.0) == 1.0 else build_data(cfg, whole=True)[0]
+    if ev.reference == "test":   # the whole split; a training fraction never shrinks the reference
+        kwargs = {k: v for k, v in kwargs.items() if k not in LOADER_KEYS + FRACTION_KEYS}
         reference = DATASETS.build(name, **{**kwargs, "split": "test"})
     fid_name, pr_name = resolve_extractors(ev, name)
     weights = dict(inception_weights=ev.inception_weights, vgg16_weights=ev.vgg16_weights,
@@ -128,7 +131,7 @@ def build_evaluator(cfg: DictConfig, data, device, force: bool = False, run_dir:
                           cache_key=data_key + ev.reference, reference_stats=ev.reference_stats,
                           kid_subset_size=ev.kid_subset_size, isc_splits=ev.isc_splits,
                           sampler=build_sampler(cfg, device), pr_extractor=pr_ext,
-                          train_set=data if ev.reference != "train" else None, train_cache_key=data_key + "train",
+                          train_set=data if reference is not data else None, train_cache_key=data_key + "train",
                           seed=ev.seed, fid_ci=ev.fid_ci, fid_ci_resamples=ev.fid_ci_resamples, dc_k=ev.dc_k,
                           mem_percentile=ev.mem_percentile, out_dir=Path(run_dir) / "eval" if run_dir else None)
     return evaluator, ev.every
@@ -140,10 +143,17 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
     hw = Hardware.resolve(**vars(validated(HardwareSchema, cfg.get("hardware"), "hardware")))
     torch.manual_seed(int(cfg.seed))
     data, loader = build_data(cfg)
+    config = plain(cfg)
+    if settings.epochs is not None:
+        settings.steps = steps_for_epochs(settings.epochs, len(data), settings.batch_size, settings.n_critic,
+                                          settings.accum_d)
+        config["train"]["steps"] = settings.steps   # the checkpoint and summary record what ran
+        print(f"[ganlab] train.epochs={settings.epochs:g} over {len(data)} images -> train.steps={settings.steps}")
     g, d = build_models(cfg, data)
     loss_name, loss_kwargs = split_name(cfg.loss, "loss")
     loss = LOSSES.build(loss_name, **loss_kwargs)
-    regs = [hw.place(r) for r in build_regularizers(cfg, d)]
+    stats = Stats()
+    regs = [hw.place(r) for r in build_regularizers(cfg, d, stats)]
     g, d = hw.place(g), hw.place(d)
     opt_name, opt_kwargs = split_name(cfg.optimizer, "optimizer")
     opt_g = OPTIMIZERS.build(opt_name, params=g.parameters(), **(opt_kwargs.get("g") or {}))
@@ -156,5 +166,5 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
     evaluator, eval_every = build_evaluator(cfg, data, hw.device, run_dir=run_dir)
     return Trainer(g, d, loss, regs, opt_g, opt_d, sched_g, sched_d, batches, settings, run_dir, hw,
                    loggers=build_loggers(cfg, run_dir), evaluator=evaluator, eval_every=eval_every,
-                   config=plain(cfg), resume_keys=RESUME_KEYS, resume_from=resume_path(cfg, run_dir),
-                   progress=bool(cfg.get("progress", True)), sampler=build_sampler(cfg, hw.device))
+                   config=config, resume_keys=RESUME_KEYS, resume_from=resume_path(cfg, run_dir),
+                   progress=bool(cfg.get("progress", True)), stats=stats, sampler=build_sampler(cfg, hw.device))

@@ -13,6 +13,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from ganlab.cli.build import build
+from ganlab.cli.choices import prefer_command_line_groups
 
 # An absolute path found from the package (never from the cwd), so ganlab-train and
 # +experiment=NAME work from any working directory.
@@ -53,6 +54,9 @@ def objective(summary: dict) -> float:
 def main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
+    if prefer_command_line_groups(cfg, hc.overrides.task, CONFIG_DIR,
+                                  lambda overrides: hydra.compose(config_name="train", overrides=overrides)):
+        OmegaConf.save(cfg, run_dir / hc.output_subdir / "config.yaml")   # the run dir describes what runs
     try:
         return objective(train(cfg, run_dir))
     except Exception as e:

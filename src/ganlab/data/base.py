@@ -46,6 +46,10 @@ class ImageSet:
         """All images in order, batch_size at a time (uint8)."""
         return iter(self.images.split(batch_size))
 
+    def subset(self, idx: torch.Tensor, name: str) -> "ImageSet":
+        images, labels = self.take(idx)
+        return ImageSet(images, labels, self.num_classes, name)
+
 
 def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
     """Resize uint8 (N, C, H, W) to size x size (antialiased bilinear), staying uint8."""

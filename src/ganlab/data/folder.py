@@ -12,6 +12,7 @@ Class subfolders become labels with labels=folders.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -208,3 +209,8 @@ class FolderFiles(torch.utils.data.Dataset):
     def chunks(self, batch_size: int):
         loader = torch.utils.data.DataLoader(self, batch_size=batch_size, num_workers=self.workers)
         return (x for x, _ in loader)
+
+    def subset(self, idx: torch.Tensor, name: str) -> "FolderFiles":
+        part = copy.copy(self)
+        part.files, part.labels, part.name = [self.files[int(i)] for i in idx], self.labels[idx], name
+        return part

@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 from ganlab.data.base import ImageSet, resize_uint8
-from ganlab.data.subsets import subset_indices
 from ganlab.registry import DATASETS
 
 SOURCES = {
@@ -50,21 +49,18 @@ def _load(name: str, root: str, split: str, download: bool):
             f"or run where there is a network with dataset.download=true.") from None
 
 
-def _make(name: str, root: str, image_size: int, split: str, download: bool, fraction: float,
-          fraction_mode: str, fraction_seed: int) -> ImageSet:
+def _make(name: str, root: str, image_size: int, split: str, download: bool) -> ImageSet:
     images, labels, classes = _load(name, root, split, download)
-    labels_t = torch.from_numpy(labels.astype(np.int64))
-    idx = subset_indices(labels_t, len(labels_t), fraction, fraction_mode, fraction_seed)
-    images_t = torch.from_numpy(np.ascontiguousarray(images[idx.numpy()]))
-    return ImageSet(resize_uint8(images_t, image_size), labels_t[idx], classes,
-                    f"{name}[{split}{'' if fraction == 1 else f', {fraction:g} {fraction_mode}'}]")
+    images_t = torch.from_numpy(np.ascontiguousarray(images))
+    return ImageSet(resize_uint8(images_t, image_size), torch.from_numpy(labels.astype(np.int64)), classes,
+                    f"{name}[{split}]")
 
 
 def _register(name: str, default_size: int):
     @DATASETS.register(name)
-    def build(root: str = "data", image_size: int = default_size, split: str = "train", download: bool = True,
-              fraction: float = 1.0, fraction_mode: str = "random", fraction_seed: int = 0) -> ImageSet:
-        return _make(name, root, image_size, split, download, fraction, fraction_mode, fraction_seed)
+    def build(root: str = "data", image_size: int = default_size, split: str = "train",
+              download: bool = True) -> ImageSet:
+        return _make(name, root, image_size, split, download)
     build.__name__ = name
     return build
 

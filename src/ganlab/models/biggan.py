@@ -1,6 +1,10 @@
 """BigGAN-deep, simplified: bottleneck residual blocks, shared class embedding concatenated with z
 feeding every conditional BatchNorm, self-attention at one resolution, spectral norm, orthogonal
-init; a residual projection discriminator with global sum pooling. Sizes 32, 64 and 128.
+init; a residual projection discriminator with global sum pooling. Sizes 16, 32, 64 and 128.
+
+And BigGAN (not deep), as in BigGAN-PyTorch's BigGAN.py: two-conv residual blocks, per-layer class
+embeddings in every conditional BatchNorm, wide D blocks. The CIFAR-10 tables of DiffAugment, AugSelf
+and LeCam were measured with this model.
 """
 from __future__ import annotations
 
@@ -17,9 +21,9 @@ D_ARCH = {16: [4, 4, 4], 32: [4, 4, 4, 4], 64: [1, 2, 4, 8, 16], 128: [1, 2, 4, 
 D_DOWN = {16: [True, False], 32: [True, True, False], 64: [True] * 4, 128: [True, True, True, True, False]}
 
 
-def _arch(image_size: int) -> None:
+def _arch(image_size: int, name: str = "biggan_deep") -> None:
     if image_size not in G_ARCH:
-        raise ValueError(f"biggan_deep cannot make image_size={image_size}; supported: 16, 32, 64, 128")
+        raise ValueError(f"{name} cannot make image_size={image_size}; supported: 16, 32, 64, 128")
 
 
 class GBlock(nn.Module):
@@ -130,4 +134,121 @@ class BigGANDeepDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
         h = F.relu(self.blocks(self.stem(x))).sum((2, 3))   # global sum pooling -> (B, C)
+        return DOut(logits=self.head(h, y), features=h)
+
+
+# ---- BigGAN (not deep): the model of BigGAN-PyTorch's BigGAN.py, which the DiffAugment, AugSelf and
+# LeCam CIFAR-10 tables used (CIFAR arch: ch 64, no attention, per-BN class embeddings, N(0, 0.02) init).
+# D: output widths (multiples of ch) and whether each block halves the resolution.
+PLAIN_D_ARCH = {16: ([4, 4, 4], [True, False, False]), 32: ([4, 4, 4, 4], [True, True, False, False]),
+                64: ([1, 2, 4, 8, 16], [True] * 4 + [False]), 128: ([1, 2, 4, 8, 16, 16], [True] * 5 + [False])}
+
+
+class ClassBatchNorm2d(nn.Module):
+    """BigGAN's ccbn without a shared embedding: BN without affine terms, then BN(x) * (1 + E_gain[y]) +
+    E_bias[y], with one class embedding pair per layer; a plain affine BN when unconditional."""
+
+    def __init__(self, channels: int, num_classes: int):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels, affine=not num_classes)
+        self.gain = nn.Embedding(num_classes, channels) if num_classes else None
+        self.bias = nn.Embedding(num_classes, channels) if num_classes else None
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        h = self.bn(x)
+        if self.gain is None:
+            return h
+        return h * (1 + self.gain(y)[:, :, None, None]) + self.bias(y)[:, :, None, None]
+
+
+class PlainGBlock(nn.Module):
+    """CBN-ReLU-up-3x3, CBN-ReLU-3x3; the skip upsamples, then a learned 1x1 (BigGAN's GBlock)."""
+
+    def __init__(self, c_in: int, c_out: int, num_classes: int, use_sn: bool):
+        super().__init__()
+        self.bn1, self.bn2 = ClassBatchNorm2d(c_in, num_classes), ClassBatchNorm2d(c_out, num_classes)
+        self.conv1 = sn(nn.Conv2d(c_in, c_out, 3, padding=1), use_sn)
+        self.conv2 = sn(nn.Conv2d(c_out, c_out, 3, padding=1), use_sn)
+        self.skip = sn(nn.Conv2d(c_in, c_out, 1), use_sn)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        h = F.interpolate(F.relu(self.bn1(x, y)), scale_factor=2, mode="nearest")
+        h = self.conv2(F.relu(self.bn2(self.conv1(h), y)))
+        return h + self.skip(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+class WideDBlock(nn.Module):
+    """BigGAN's wide D block: [ReLU]-3x3 (c_in -> c_out), ReLU-3x3, [avgpool]. The skip is a learned 1x1
+    when the width changes or the block downsamples, applied before the pooling with pre-activation and
+    after it without (the first block of a discriminator has no pre-activation)."""
+
+    def __init__(self, c_in: int, c_out: int, downsample: bool, preactivation: bool, use_sn: bool):
+        super().__init__()
+        self.downsample, self.preactivation = downsample, preactivation
+        self.conv1 = sn(nn.Conv2d(c_in, c_out, 3, padding=1), use_sn)
+        self.conv2 = sn(nn.Conv2d(c_out, c_out, 3, padding=1), use_sn)
+        self.skip = sn(nn.Conv2d(c_in, c_out, 1), use_sn) if c_in != c_out or downsample else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv2(F.relu(self.conv1(F.relu(x) if self.preactivation else x)))
+        pool = (lambda t: F.avg_pool2d(t, 2)) if self.downsample else (lambda t: t)
+        conv = self.skip if self.skip is not None else (lambda t: t)
+        skip = pool(conv(x)) if self.preactivation else conv(pool(x))
+        return pool(h) + skip
+
+
+class BigGANGenerator(nn.Module):
+    """z (whole) -> SN-linear -> 4x4, then one PlainGBlock per doubling; BN-ReLU-3x3-tanh."""
+
+    def __init__(self, image_size: int = 32, channels: int = 3, num_classes: int = 0, ch: int = 64,
+                 z_dim: int = 128, attn: int = 0, spectral_norm: bool = True, init: str = "normal"):
+        super().__init__()
+        _arch(image_size, "biggan")
+        self.z_dim, self.num_classes, self.image_size, self.channels = z_dim, num_classes, image_size, channels
+        arch = [m * ch for m in G_ARCH[image_size]]
+        self.stem = sn(nn.Linear(z_dim, arch[0] * 16), spectral_norm)
+        self.blocks = nn.ModuleList()
+        for i, (c_in, c_out) in enumerate(zip(arch[:-1], arch[1:])):
+            self.blocks.append(PlainGBlock(c_in, c_out, num_classes, spectral_norm))
+            if 8 << i == attn:
+                self.blocks.append(SelfAttention(c_out, spectral_norm))
+        if attn and not any(isinstance(b, SelfAttention) for b in self.blocks):
+            raise ValueError(f"biggan: g_attn={attn} is not a resolution of this generator (8 to {image_size}, or 0)")
+        self.out = nn.Sequential(nn.BatchNorm2d(arch[-1]), nn.ReLU(),
+                                 sn(nn.Conv2d(arch[-1], channels, 3, padding=1), spectral_norm), nn.Tanh())
+        init_weights(self, init)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # -> (B, C, H, W)
+        h = self.stem(z).view(len(z), -1, 4, 4)
+        for block in self.blocks:
+            h = block(h, y) if isinstance(block, PlainGBlock) else block(h)
+        return self.out(h)
+
+
+class BigGANDiscriminator(nn.Module):
+    """Wide DBlocks straight from the image (no stem), ReLU, global sum pooling, projection head."""
+
+    def __init__(self, image_size: int = 32, channels: int = 3, num_classes: int = 0, ch: int = 64,
+                 attn: int = 0, spectral_norm: bool = True, init: str = "normal"):
+        super().__init__()
+        _arch(image_size, "biggan")
+        widths, down = PLAIN_D_ARCH[image_size]
+        widths = [m * ch for m in widths]
+        blocks: list[nn.Module] = []
+        res = image_size
+        for i, (c_in, c_out) in enumerate(zip([channels] + widths[:-1], widths)):
+            blocks.append(WideDBlock(c_in, c_out, down[i], i > 0, spectral_norm))
+            res = res // 2 if down[i] else res
+            if res == attn:
+                blocks.append(SelfAttention(c_out, spectral_norm))
+                attn = -1   # once
+        if attn > 0:
+            raise ValueError(f"biggan: d_attn={attn} is not a resolution of this discriminator's blocks (0 for none)")
+        self.blocks = nn.Sequential(*blocks)
+        self.features_dim = widths[-1]
+        self.head = Projection(widths[-1], num_classes, spectral_norm)
+        init_weights(self, init)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
+        h = F.relu(self.blocks(x)).sum((2, 3))   # global sum pooling -> (B, C)
         return DOut(logits=self.head(h, y), features=h)

@@ -6,7 +6,8 @@ keyword argument taken from the `model` config group.
 from __future__ import annotations
 
 from ganlab.models.attention_unet import AttentionUNetGenerator
-from ganlab.models.biggan import BigGANDeepDiscriminator, BigGANDeepGenerator
+from ganlab.models.biggan import (BigGANDeepDiscriminator, BigGANDeepGenerator, BigGANDiscriminator,
+                                  BigGANGenerator)
 from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganlab.models.unet import UNetDiscriminator
 from ganlab.registry import MODELS
@@ -19,6 +20,16 @@ def dcgan(image_size: int, channels: int, num_classes: int = 0, conditional: boo
     classes = num_classes if conditional else 0
     g = DCGANGenerator(z_dim, image_size, channels, g_width, classes, embed_dim)
     d = DCGANDiscriminator(image_size, channels, d_width, classes, d_norm, spectral_norm)
+    return g, d
+
+
+@MODELS.register("biggan")
+def biggan(image_size: int, channels: int, num_classes: int = 0, conditional: bool = True, ch: int = 64,
+           z_dim: int = 128, g_attn: int = 0, d_attn: int = 0, spectral_norm: bool = True, init: str = "normal"):
+    """BigGAN (not deep), BigGAN-PyTorch's CIFAR model: G 4.30M / D 4.21M parameters at ch 64, 32 px, 10 classes."""
+    classes = num_classes if conditional else 0
+    g = BigGANGenerator(image_size, channels, classes, ch, z_dim, g_attn, spectral_norm, init)
+    d = BigGANDiscriminator(image_size, channels, classes, ch, d_attn, True, init)
     return g, d
 
 

@@ -1,12 +1,14 @@
-"""U-Net discriminator (Schoenfeld et al., CVPR 2020): a BigGAN encoder that gives one global logit
-per image, and a decoder with skip connections that gives one logit per pixel.
+"""U-Net discriminator (Schoenfeld et al., CVPR 2020), as boschresearch/unetgan's Unet_Discriminator:
+a BigGAN encoder that gives one global logit per image, and a decoder with skip connections that gives
+one logit per pixel.
 
-Encoder: a 3x3 stem, then residual blocks that each halve the resolution down to 4x4 (widths
-ch x [1, 2, 4, 8, 16, 16, ...]). Global head: ReLU, sum pooling, a linear layer plus the class
-projection. Decoder: residual up-blocks without BatchNorm (ReLU, nearest x2, 3x3, ReLU, 3x3; 1x1
-shortcut); each one's output is concatenated with the encoder's map of the same resolution before
-the next. A final ReLU and 1x1 conv (plus a per-pixel class projection when conditional) give
-pixel_logits (B, 1, H, W). Spectral norm on every layer.
+Encoder: wide BigGAN D blocks straight from the image (no stem; the first without pre-activation), each
+halving the resolution down to 4x4, widths ch x [1, 2, 4, 8, 16, 16, ...]. Global head: ReLU, sum
+pooling, a linear layer plus the class projection. Decoder: residual up-blocks without BatchNorm (ReLU,
+nearest x2, 3x3, ReLU, 3x3; 1x1 shortcut); from the second on, each input is the previous output
+concatenated with the encoder's map of the same resolution. A final plain 1x1 conv (no spectral norm,
+no ReLU before it, as the official code) plus a per-pixel class projection when conditional gives
+pixel_logits (B, 1, H, W). Spectral norm on every other layer.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ganlab.models.base import DOut
-from ganlab.models.biggan import DBlock
+from ganlab.models.biggan import WideDBlock
 from ganlab.models.layers import Projection, SelfAttention, init_weights, sn, unet_levels
 
 WIDTHS = [1, 2, 4, 8, 16, 16, 16]
@@ -42,27 +44,26 @@ class UNetDiscriminator(nn.Module):
                  attn: int = 0, spectral_norm: bool = True, init: str = "ortho"):
         super().__init__()
         levels = unet_levels(image_size, "unet")   # downsampling blocks: image_size -> 4
-        w = [m * ch for m in WIDTHS[:levels + 1]]
-        self.stem = sn(nn.Conv2d(channels, w[0], 3, padding=1), spectral_norm)
-        self.down = nn.ModuleList(DBlock(w[i], w[i + 1], True, spectral_norm) for i in range(levels))
+        w = [m * ch for m in WIDTHS[:levels]]       # encoder block widths, at image_size/2 ... 4
+        self.down = nn.ModuleList(WideDBlock(c_in, c_out, True, i > 0, spectral_norm)
+                                  for i, (c_in, c_out) in enumerate(zip([channels] + w[:-1], w)))
         resolutions = [image_size >> (i + 1) for i in range(levels)]
         if attn and attn not in resolutions:
             raise ValueError(f"unet: d_attn={attn} is not an encoder resolution; choose from {resolutions} or 0")
         self.attn_at = attn   # the encoder resolution after which self-attention runs (0 = none)
-        self.attn = SelfAttention(w[resolutions.index(attn) + 1], spectral_norm) if attn else None
-        # decoder: from 4x4 up to full size; every block but the last is followed by a skip concat
-        ups = [UpBlock(w[levels], w[levels - 1], spectral_norm)]
-        for i in range(levels - 1, 0, -1):
-            ups.append(UpBlock(2 * w[i], w[i - 1], spectral_norm))
-        self.up = nn.ModuleList(ups)
-        self.features_dim = w[levels]
-        self.head = Projection(w[levels], num_classes, spectral_norm)
-        self.pixel_out = sn(nn.Conv2d(w[0], 1, 1), spectral_norm)
-        self.pixel_embed = sn(nn.Embedding(num_classes, w[0]), spectral_norm) if num_classes else None
+        self.attn = SelfAttention(w[resolutions.index(attn)], spectral_norm) if attn else None
+        # decoder, 4x4 -> image_size: the first block takes the bottleneck, the others [previous, skip]
+        outs = w[-2::-1] + [ch]
+        ins = [w[-1]] + [2 * c for c in w[-2::-1]]
+        self.up = nn.ModuleList(UpBlock(c_in, c_out, spectral_norm) for c_in, c_out in zip(ins, outs))
+        self.features_dim = w[-1]
+        self.head = Projection(w[-1], num_classes, spectral_norm)
+        self.pixel_out = nn.Conv2d(ch, 1, 1)
+        self.pixel_embed = sn(nn.Embedding(num_classes, ch), spectral_norm) if num_classes else None
         init_weights(self, init)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
-        h, skips = self.stem(x), []
+        h, skips = x, []
         for block in self.down:
             h = block(h)
             if self.attn is not None and h.shape[-1] == self.attn_at:
@@ -72,8 +73,9 @@ class UNetDiscriminator(nn.Module):
         logits = self.head(pooled, y)
         for block, skip in zip(self.up, [None] + skips[-2::-1]):
             h = block(h if skip is None else torch.cat([h, skip], 1))
-        h = F.relu(h)
         pixel = self.pixel_out(h)
-        if self.pixel_embed is not None and y is not None:
+        if self.pixel_embed is not None:
+            if y is None:
+                raise ValueError("this discriminator is class-conditional: pass labels y")
             pixel = pixel + (self.pixel_embed(y)[:, :, None, None] * h).sum(1, keepdim=True)
         return DOut(logits=logits, pixel_logits=pixel, features=pooled)

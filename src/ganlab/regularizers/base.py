@@ -1,7 +1,9 @@
 """The regularizer contract and the step context the trainer hands to regularizers.
 
 A regularizer is one registered nn.Module. Every hook is optional:
-  attach(stats)          once, before training: open a stats reader if it needs one
+  produces               the augmentation parameters augment() returns (AugParam: name, size, geometric)
+  setup(d, stats, augs)  once, at build time, before the optimizers exist: size heads from D, open a
+                         stats reader, check the augmentations every regularizer declared
   augment(x)             -> (x', params): transform every image D sees (real and fake, D and G steps)
   mix_real(real, ctx)    -> real': replace/mix the real batch before D sees it (APA)
   d_terms(ctx)           -> {name: scalar}: added to D's loss
@@ -12,13 +14,23 @@ Its parameters() join D's optimizer; its state_dict() (buffers such as APA's p) 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
 
 from ganlab.models.base import DOut
 from ganlab.track.stats import Stats
+
+
+@dataclass(frozen=True)
+class AugParam:
+    """One parameter group an augmenting regularizer returns: `name` keys augment()'s params dict, a
+    (B, size) tensor in [0, 1]; `geometric` when it moves pixels (translation, cutout), so per-pixel
+    targets no longer line up with the image."""
+    name: str
+    size: int
+    geometric: bool
 
 
 @dataclass
@@ -34,7 +46,10 @@ class StepContext:
     phase: str                       # "d" or "g"
     d: nn.Module
     stats: Stats
-    run_d: Callable[..., DOut]       # the trainer's single D call site: run_d(x, y, side, ctx)
+    run_d: Callable[..., DOut]       # the trainer's single D call site: run_d(x, y, side, ctx, augment=True)
+    generate: Callable[[int], tuple] | None = None   # n -> (fake, z, y) from G with fresh noise, no grad
+    epoch: float = 0.0               # real images seen / dataset size
+    adv_weight: float = 1.0          # D phase: a regularizer may drop the adversarial terms for this step
     real: torch.Tensor | None = None
     y_real: torch.Tensor | None = None
     fake: torch.Tensor | None = None
@@ -48,7 +63,9 @@ class Regularizer(nn.Module):
     """Base class with every hook a no-op; subclasses override what they need."""
     name = "regularizer"
 
-    def attach(self, stats: Stats) -> None:
+    produces: tuple[AugParam, ...] = ()
+
+    def setup(self, d: nn.Module, stats: Stats, augmentations: Sequence[AugParam]) -> None:
         pass
 
     def augment(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -67,10 +84,22 @@ class Regularizer(nn.Module):
         pass
 
 
+def setup_all(regularizers: Sequence[Regularizer], d: nn.Module, stats: Stats) -> None:
+    """Set every regularizer up against D and the augmentations all of them declare (order-free:
+    run_d applies every augment hook to every image D sees)."""
+    declared = [a for r in regularizers for a in r.produces]
+    names = [a.name for a in declared]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two augmenting regularizers produce the same parameters: {names}")
+    for r in regularizers:
+        r.setup(d, stats, declared)
+
+
 def input_gradient(ctx: StepContext, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-    """d(sum D(x)) / dx for a fresh leaf copy of x, with the graph kept for double backprop. (B, C, H, W)"""
+    """d(sum D(x)) / dx for a fresh leaf copy of x, with the graph kept for double backprop. (B, C, H, W)
+    D runs through the trainer's run_d (precision, memory format) without augmentation."""
     x = x.detach().requires_grad_(True)
-    out = ctx.d(x, y)
+    out = ctx.run_d(x, y, "penalty", ctx, augment=False)
     score = out.logits.sum()
     if out.pixel_logits is not None:
         score = score + out.pixel_logits.mean((1, 2, 3)).sum()

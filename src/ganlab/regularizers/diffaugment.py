@@ -9,9 +9,11 @@ from typing import Sequence
 import torch
 
 from ganlab.registry import REGULARIZERS
-from ganlab.regularizers.base import Regularizer
+from ganlab.regularizers.base import AugParam, Regularizer
 
 OPS = ("color", "translation", "cutout")
+PARAMS = {"color": AugParam("color", 3, False), "translation": AugParam("translation", 2, True),
+          "cutout": AugParam("cutout", 2, True)}
 
 
 def color(x: torch.Tensor, strength: float = 1.0):
@@ -64,6 +66,7 @@ class DiffAugment(Regularizer):
             raise ValueError(f"diffaugment policy {list(policy)}: unknown or empty; available: {', '.join(OPS)}")
         self.policy = [p for p in OPS if p in policy]   # the canonical order: color, translation, cutout
         self.color_strength, self.translation_ratio, self.cutout_ratio = color_strength, translation_ratio, cutout_ratio
+        self.produces = tuple(PARAMS[op] for op in self.policy)
 
     def augment(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         params = {}

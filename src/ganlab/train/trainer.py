@@ -67,7 +67,7 @@ class Trainer:
                  run_dir: Path, hardware: Hardware, loggers: list[Logger] = (),
                  evaluator: Evaluator | None = None, eval_every: int = 0, config: dict | None = None,
                  resume_keys: tuple[str, ...] = (), resume_from: Path | None = None, progress: bool = True,
-                 sampler: GSampler | None = None):
+                 stats: Stats | None = None, sampler: GSampler | None = None):
         settings.validate()
         self.g, self.d, self.loss, self.regs = g, d, loss, list(regularizers)
         self.g_fn, self.d_fn = hardware.compiled(g), hardware.compiled(d)
@@ -79,10 +79,8 @@ class Trainer:
         self.resume_from = resume_from
         self.sampler = sampler or GSampler(device=hardware.device)   # how grids sample G (eval.g_mode)
         self.ema = EMA(g, settings.ema.decay, settings.ema.start) if settings.ema.enabled else None
-        self.stats = Stats()
+        self.stats = stats if stats is not None else Stats()   # regularizers' setup() opened their readers on it
         self.stats.open("log")
-        for r in self.regs:
-            r.attach(self.stats)
         self.step, self.images_seen, self.elapsed, self.best_fid = 0, 0, 0.0, float("inf")
         self._watch: list[tuple[int, str, torch.Tensor]] = []   # loss terms awaiting a finiteness check
         self.num_classes = getattr(g, "num_classes", 0)
@@ -95,13 +93,16 @@ class Trainer:
         self.grid_nrow = n if self.num_classes else 8
 
     # ---- the step ---------------------------------------------------------------------------
-    def run_d(self, x: torch.Tensor, y: torch.Tensor | None, side: str, ctx: StepContext) -> DOut:
-        """The single place where D sees images: every augmenting regularizer runs here, in order."""
-        params: dict[str, torch.Tensor] = {}
-        for r in self.regs:
-            x, p = r.augment(x)
-            params.update(p)
-        ctx.aug[side] = params
+    def run_d(self, x: torch.Tensor, y: torch.Tensor | None, side: str, ctx: StepContext,
+              augment: bool = True) -> DOut:
+        """The single place where D sees images: every augmenting regularizer runs here, in order
+        (augment=False for clean passes and input-gradient penalties: same precision and memory format)."""
+        if augment:
+            params: dict[str, torch.Tensor] = {}
+            for r in self.regs:
+                x, p = r.augment(x)
+                params.update(p)
+            ctx.aug[side] = params
         if self.hw.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with self.hw.autocast():
@@ -112,7 +113,8 @@ class Trainer:
         return out
 
     def _context(self, phase: str, **kw) -> StepContext:
-        return StepContext(step=self.step, phase=phase, d=self.d_fn, stats=self.stats, run_d=self.run_d, **kw)
+        return StepContext(step=self.step, phase=phase, d=self.d_fn, stats=self.stats, run_d=self.run_d,
+                           generate=self._fake, epoch=self.images_seen / len(self.data.data), **kw)
 
     def _fake(self, batch: int):
         z, y = sample_prior(batch, self.g.z_dim, self.num_classes, self.hw.device)
@@ -148,7 +150,7 @@ class Trainer:
                 ctx.out_fake = self.run_d(fake, y_fake, "fake", ctx)
                 adv, stats = self.loss.d(ctx.out_real, ctx.out_fake)
                 terms = {k: v for r in self.regs for k, v in r.d_terms(ctx).items()}
-                total = self._sum_terms("d", adv, stats, terms)
+                total = self._sum_terms("d", adv * ctx.adv_weight, stats, terms)
                 self.scaler_d.scale(total / self.s.accum_d).backward()
                 self.stats.report("d/sign_real", ctx.out_real.logits.sign())
                 self.stats.report("D(x)", torch.sigmoid(ctx.out_real.logits))

@@ -1,0 +1,49 @@
+"""A group chosen on the command line wins over a preset's settings for that group.
+
+Presets (`+experiment=...`) are `@package _global_` deltas: besides choosing options they set keys of the
+groups (`eval: {every: 5000}`, `model: {ch: 64}`), and Hydra merges those keys over whatever option the
+command line picked, so `+experiment=unet_cutmix_anime_faces eval=none` would still evaluate. The rule
+here: every group named on the command line (`eval=none`, `logger=jsonl`, `scheduler=none`,
+`regularizer=[]`, ...) is taken from a composition without the presets, that is, the chosen option plus
+the command line's own `group.key=value` overrides, and nothing a preset set for it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, open_dict
+
+PRESET_GROUPS = ("experiment", "debug")     # `+experiment=NAME`: whole-config deltas, not component groups
+
+
+def component_groups(config_dir: str | Path) -> list[str]:
+    return sorted(p.name for p in Path(config_dir).iterdir()
+                  if p.is_dir() and p.name not in PRESET_GROUPS + ("hydra",) and not p.name.startswith("_"))
+
+
+def chosen_groups(overrides: Sequence[str], groups: Sequence[str]) -> list[str]:
+    """The component groups whose option the command line chose (`eval=none`, not `eval.every=0`)."""
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    return [o.key_or_group for o in parsed if o.key_or_group in groups and not o.is_delete()]
+
+
+def prefer_command_line_groups(cfg: DictConfig, overrides: Sequence[str], config_dir: str | Path,
+                               compose: Callable[[list[str]], DictConfig]) -> list[str]:
+    """Replace (in cfg) every group the command line chose by that group as composed without presets;
+    -> the groups replaced."""
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    presets = [o for o in parsed if o.key_or_group in PRESET_GROUPS]
+    groups = chosen_groups(overrides, component_groups(config_dir))
+    if not presets or not groups:
+        return []
+    mine = [o.input_line for o in parsed if o.key_or_group.split(".")[0] in groups]   # `eval=none`, `eval.every=3`
+    bare = compose(mine)
+    with open_dict(cfg):
+        for group in groups:
+            if group in bare:
+                cfg[group] = bare[group]
+            else:                     # an empty list group (`regularizer=[]`) composes to no key at all
+                cfg.pop(group, None)
+    return groups
