@@ -38,8 +38,8 @@ def test_compare_finds_runs_through_a_multirun_directory_and_a_glob(sweep):
 def test_table_labels_runs_by_their_choices_and_fits_120_columns(sweep, capsys):
     compare.main([str(sweep)])
     out = capsys.readouterr().out
-    header = next(line for line in out.splitlines() if "status" in line)
-    assert " loss " in header and "seed" in header and "fid" in header and "recall" in header
+    header = [h.strip() for h in next(line for line in out.splitlines() if "status" in line).split("┃")]
+    assert {"loss", "seed", "fid", "fid_best", "is", "precision", "recall", "kimg", "wall"} <= set(header)
     assert "loss.name" not in out and "model.g_width" not in out and "train.steps" not in out
     assert "hinge" in out and "bce" in out
     assert max(len(line) for line in out.splitlines()) <= 120
