@@ -182,3 +182,16 @@ def test_the_unet_cutmix_recipe_trains(tmp_path):
     # full_batch at probability 1: every D step is a mixing step, so D's loss is exactly the mix terms
     assert row["loss/d/cutmix"] > 0 and row["loss/d/bce"] > 0
     assert row["loss/d/total"] == pytest.approx(row["loss/d/cutmix"] + row["loss/d/cutmix_consistency"], rel=1e-5)
+
+
+def test_the_unconditional_unet_generator_is_self_modulated_by_z():
+    """boschresearch/unetgan BigGAN.py Generator with --unconditional: BigGAN's (non-deep) blocks whose BNs take
+    gain 1 + MLP(z) and bias MLP(z) from the whole z (layers.py ccbn, self_modulation)."""
+    g, _ = unet_gan(16, 1, ch=4, z_dim=16)
+    assert type(g.blocks[0].bn1).__name__ == "SelfModulatedBatchNorm2d"
+    z = torch.randn(4, 16)
+    x = g(z)
+    assert x.shape == (4, 1, 16, 16)
+    g.blocks[0].bn1.gain[2].weight.data.zero_()     # z's route into the first BN, cut
+    g.blocks[0].bn1.bias[2].weight.data.zero_()
+    assert not torch.allclose(g(z), x)

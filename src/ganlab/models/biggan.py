@@ -161,12 +161,28 @@ class ClassBatchNorm2d(nn.Module):
         return h * (1 + self.gain(y)[:, :, None, None]) + self.bias(y)[:, :, None, None]
 
 
-class PlainGBlock(nn.Module):
-    """CBN-ReLU-up-3x3, CBN-ReLU-3x3; the skip upsamples, then a learned 1x1 (BigGAN's GBlock)."""
+class SelfModulatedBatchNorm2d(nn.Module):
+    """unetgan's unconditional ccbn (self_modulation): BN without affine terms, then BN(x) * (1 + MLP_g(z)) +
+    MLP_b(z), each MLP Linear(z, z) -> ReLU -> Linear(z, C, no bias), no spectral norm."""
 
-    def __init__(self, c_in: int, c_out: int, num_classes: int, use_sn: bool):
+    def __init__(self, channels: int, z_dim: int):
         super().__init__()
-        self.bn1, self.bn2 = ClassBatchNorm2d(c_in, num_classes), ClassBatchNorm2d(c_out, num_classes)
+        self.bn = nn.BatchNorm2d(channels, affine=False)
+        self.gain, self.bias = (nn.Sequential(nn.Linear(z_dim, z_dim), nn.ReLU(), nn.Linear(z_dim, channels, bias=False))
+                                for _ in range(2))
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.bn(x) * (1 + self.gain(z)[:, :, None, None]) + self.bias(z)[:, :, None, None]
+
+
+class PlainGBlock(nn.Module):
+    """CBN-ReLU-up-3x3, CBN-ReLU-3x3; the skip upsamples, then a learned 1x1 (BigGAN's GBlock). The BNs are
+    conditioned on the class (per-layer embeddings), or with z_dim > 0 self-modulated by the whole z."""
+
+    def __init__(self, c_in: int, c_out: int, num_classes: int, use_sn: bool, z_dim: int = 0):
+        super().__init__()
+        norm = (lambda c: SelfModulatedBatchNorm2d(c, z_dim)) if z_dim else (lambda c: ClassBatchNorm2d(c, num_classes))
+        self.bn1, self.bn2 = norm(c_in), norm(c_out)
         self.conv1 = sn(nn.Conv2d(c_in, c_out, 3, padding=1), use_sn)
         self.conv2 = sn(nn.Conv2d(c_out, c_out, 3, padding=1), use_sn)
         self.skip = sn(nn.Conv2d(c_in, c_out, 1), use_sn)
@@ -198,18 +214,24 @@ class WideDBlock(nn.Module):
 
 
 class BigGANGenerator(nn.Module):
-    """z (whole) -> SN-linear -> 4x4, then one PlainGBlock per doubling; BN-ReLU-3x3-tanh."""
+    """z (whole) -> SN-linear -> 4x4, then one PlainGBlock per doubling; BN-ReLU-3x3-tanh.
+    self_modulation (unconditional only): every BN is modulated by the whole z, as unetgan's
+    unconditional generator (BigGAN.py Generator with --unconditional)."""
 
     def __init__(self, image_size: int = 32, channels: int = 3, num_classes: int = 0, ch: int = 64,
-                 z_dim: int = 128, attn: int = 0, spectral_norm: bool = True, init: str = "normal"):
+                 z_dim: int = 128, attn: int = 0, spectral_norm: bool = True, init: str = "normal",
+                 self_modulation: bool = False):
         super().__init__()
         _arch(image_size, "biggan")
+        if self_modulation and num_classes:
+            raise ValueError("biggan: self-modulation is for unconditional generators (conditional: false)")
+        self.self_modulation = self_modulation
         self.z_dim, self.num_classes, self.image_size, self.channels = z_dim, num_classes, image_size, channels
         arch = [m * ch for m in G_ARCH[image_size]]
         self.stem = sn(nn.Linear(z_dim, arch[0] * 16), spectral_norm)
         self.blocks = nn.ModuleList()
         for i, (c_in, c_out) in enumerate(zip(arch[:-1], arch[1:])):
-            self.blocks.append(PlainGBlock(c_in, c_out, num_classes, spectral_norm))
+            self.blocks.append(PlainGBlock(c_in, c_out, num_classes, spectral_norm, z_dim if self_modulation else 0))
             if 8 << i == attn:
                 self.blocks.append(SelfAttention(c_out, spectral_norm))
         if attn and not any(isinstance(b, SelfAttention) for b in self.blocks):
@@ -220,8 +242,9 @@ class BigGANGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # -> (B, C, H, W)
         h = self.stem(z).view(len(z), -1, 4, 4)
+        cond = z if self.self_modulation else y
         for block in self.blocks:
-            h = block(h, y) if isinstance(block, PlainGBlock) else block(h)
+            h = block(h, cond) if isinstance(block, PlainGBlock) else block(h)
         return self.out(h)
 
 

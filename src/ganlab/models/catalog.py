@@ -45,11 +45,11 @@ def biggan_deep(image_size: int, channels: int, num_classes: int = 0, conditiona
 
 @MODELS.register("unet_gan")
 def unet_gan(image_size: int, channels: int, num_classes: int = 0, conditional: bool = False, ch: int = 64,
-             z_dim: int = 128, shared_dim: int = 128, depth: int = 1, g_attn: int = 0, d_attn: int = 0,
-             spectral_norm: bool = True, init: str = "ortho"):
-    """U-Net GAN: the BigGAN-deep generator and a U-Net discriminator (global + per-pixel logits)."""
+             z_dim: int = 128, g_attn: int = 0, d_attn: int = 0, spectral_norm: bool = True, init: str = "ortho"):
+    """U-Net GAN (boschresearch/unetgan): BigGAN's (non-deep) generator, self-modulated by z when
+    unconditional, and a U-Net discriminator (global + per-pixel logits)."""
     classes = num_classes if conditional else 0
-    g = BigGANDeepGenerator(image_size, channels, classes, ch, z_dim, shared_dim, depth, g_attn, spectral_norm, init)
+    g = BigGANGenerator(image_size, channels, classes, ch, z_dim, g_attn, spectral_norm, init, self_modulation=not classes)
     d = UNetDiscriminator(image_size, channels, classes, ch, d_attn, True, init)
     return g, d
 
