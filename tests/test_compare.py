@@ -35,27 +35,79 @@ def test_compare_finds_runs_through_a_multirun_directory_and_a_glob(sweep):
     assert len(find_runs([str(sweep / "0"), str(sweep / "0")])) == 1
 
 
-def test_table_shows_only_the_keys_that_differ(sweep, capsys):
+def test_table_labels_runs_by_their_choices_and_fits_120_columns(sweep, capsys):
     compare.main([str(sweep)])
     out = capsys.readouterr().out
-    assert "loss.name" in out and "seed" in out and "fid_final" in out
-    assert "model.g_width" not in out and "train.steps" not in out
+    header = [h.strip() for h in next(line for line in out.splitlines() if "status" in line).split("┃")]
+    assert {"loss", "seed", "fid", "fid_best", "is", "precision", "recall", "kimg", "wall"} <= set(header)
+    assert "loss.name" not in out and "model.g_width" not in out and "train.steps" not in out
+    assert "hinge" in out and "bce" in out
+    assert max(len(line) for line in out.splitlines()) <= 120
 
 
 def test_group_by_aggregates_seeds_with_mean_std_and_n(sweep, tmp_path):
     compare.main([str(sweep), "--group-by", "--csv", str(tmp_path / "t.csv"), "--markdown", str(tmp_path / "t.md"),
-                  "--plot", str(tmp_path / "t.png"), "--sort", "fid_final"])
+                  "--plot", str(tmp_path / "t.png"), "--sort", "fid"])
     rows = list(csv.DictReader(open(tmp_path / "t.csv")))
-    assert len(rows) == 2 and {r["loss.name"] for r in rows} == {"hinge", "bce"}
+    assert len(rows) == 2 and {r["loss"] for r in rows} == {"hinge", "bce"}
     for r in rows:
-        members = [d for d in find_runs([str(sweep)]) if load_run(d).config["loss.name"] == r["loss.name"]]
+        members = [d for d in find_runs([str(sweep)]) if load_run(d).choices["loss"] == r["loss"]]
         values = fids(members)
         mu = sum(values) / 2
         sd = math.sqrt(sum((v - mu) ** 2 for v in values))   # n - 1 = 1
-        assert r["fid_final"] == f"{mu:.4g} ± {sd:.2g} (n=2)"
-    assert float(rows[0]["fid_final"].split()[0]) <= float(rows[1]["fid_final"].split()[0])
-    assert (tmp_path / "t.md").read_text().startswith("| run | status | loss.name |")
+        assert r["fid"] == f"{mu:.4g} ±{sd:.2g} (n=2)" and r["fid seed sd"] == f"{sd:.2g}"
+        cis = [json.loads((d / "eval.jsonl").read_text().splitlines()[-1])["fid_ci"] for d in members]
+        samp = sum((hi - lo) / (2 * 1.959964) for lo, hi in cis) / 2
+        assert r["fid sampling sd"] == f"{samp:.2g}"   # shown to 2 significant digits
+    assert float(rows[0]["fid"].split()[0]) <= float(rows[1]["fid"].split()[0])
+    assert (tmp_path / "t.md").read_text().startswith("| run | status | loss |")
     assert (tmp_path / "t.png").stat().st_size > 1000
+
+
+def test_baseline_gap_is_tested_with_welch(sweep, tmp_path):
+    from scipy.stats import ttest_ind
+    compare.main([str(sweep), "--group-by", "loss", "--baseline", "loss=hinge", "--csv", str(tmp_path / "b.csv")])
+    rows = {r["loss"]: r for r in csv.DictReader(open(tmp_path / "b.csv"))}
+    runs = [load_run(d) for d in find_runs([str(sweep)])]
+    by = {k: [r.values["fid_final"] for r in runs if r.choices["loss"] == k] for k in ("hinge", "bce")}
+    p = ttest_ind(by["bce"], by["hinge"], equal_var=False).pvalue
+    assert rows["bce"]["p (Welch)"] == f"{p:.2g}"
+    assert rows["bce"]["beyond noise"] == ("yes" if p < 0.05 else "no")
+    gap = sum(by["bce"]) / 2 - sum(by["hinge"]) / 2
+    assert rows["bce"]["Δfid_final"] == f"{gap:+.3g}" and rows["hinge"]["Δfid_final"] == "+0"
+    with pytest.raises(SystemExit, match="no group has it"):
+        compare.main([str(sweep), "--group-by", "loss", "--baseline", "loss=wasserstein"])
+
+
+def test_mixed_protocols_are_refused_unless_allowed_and_then_marked(sweep, tmp_path, capsys):
+    import shutil
+    other = tmp_path / "other"
+    shutil.copytree(sweep / "0", other)
+    lines = [json.loads(x) for x in (other / "eval.jsonl").read_text().splitlines()]
+    for e in lines:
+        e["protocol"]["num_samples"] = 5000
+        e.pop("protocol_hash")
+    (other / "eval.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
+    with pytest.raises(SystemExit) as exit_info:
+        compare.main([str(sweep / "1"), str(other)])
+    assert exit_info.value.code == 2
+    assert "num_samples: 40 vs 5000" in capsys.readouterr().err
+    compare.main([str(sweep / "1"), str(other), "--allow-mixed", "protocol"])
+    out = capsys.readouterr().out
+    assert "protocol" in out and "*" in out and "num_samples: 40 vs 5000" in out
+
+
+def test_commit_is_shown_when_runs_differ_in_it(sweep, tmp_path, capsys):
+    import shutil
+    for name, commit in (("a", "1234567890abcdef"), ("b", "fedcba0987654321")):
+        shutil.copytree(sweep / "0", tmp_path / name)
+        (tmp_path / name / "provenance.json").write_text(json.dumps({"git": {"commit": commit, "dirty": name == "b",
+                                                                              "diff": None}}))
+    compare.main([str(tmp_path / "a"), str(tmp_path / "b")])
+    out = capsys.readouterr().out
+    assert "commit" in out and "12345678" in out and "fedcba09+dirty" in out
+    compare.main([str(tmp_path / "a"), str(sweep / "0")])       # provenance.json may be absent
+    assert "commit" in capsys.readouterr().out
 
 
 def test_partial_runs_are_listed_with_what_they_have(sweep, tmp_path):
@@ -78,3 +130,31 @@ def test_wandb_offline_run_lives_in_the_run_directory_and_holds_the_logged_keys(
     blob = files[0].read_bytes()
     for key in (b"loss/d/bce", b"D(x)", b"lr_g", b"img_s", b"samples", str(tmp_path).encode()):
         assert key in blob, key
+
+
+def fake_run(d, regs, seed, choices=None):
+    """A run directory as Hydra writes it, without training: config, hydra.yaml choices, overrides."""
+    import yaml
+    (d / ".hydra").mkdir(parents=True)
+    reg = {"diffaugment": {"policy": ["color"], "color_strength": 1.0}} if regs else {}
+    cfg = {"seed": seed, "model": {"name": "dcgan", "g_width": 8}, "loss": {"name": "bce"}, "regularizer": reg,
+           "train": {"steps": 2}}
+    (d / ".hydra/config.yaml").write_text(yaml.safe_dump(cfg))
+    choices = choices or {"model": "dcgan", "loss": "bce", "hydra/launcher": "basic"}
+    (d / ".hydra/hydra.yaml").write_text(yaml.safe_dump({"hydra": {"runtime": {"choices": choices}}}))
+    (d / ".hydra/overrides.yaml").write_text(yaml.safe_dump([f"regularizer=[{','.join(regs)}]", f"seed={seed}"]))
+    (d / "eval.jsonl").write_text(json.dumps({"step": 2, "fid": 10.0 + seed, "protocol": {"num_samples": 40}}) + "\n")
+    (d / "metrics.jsonl").write_text(json.dumps({"step": 2, "kimg": 0.016, "time": 1.0}) + "\n")
+
+
+def test_runs_are_labelled_by_the_list_group_chosen_not_its_leaf_settings(tmp_path, capsys):
+    from ganlab.track.compare import label_columns
+    for i, (regs, seed) in enumerate([([], 0), ([], 1), (["diffaugment"], 0), (["diffaugment"], 1)]):
+        fake_run(tmp_path / str(i), regs, seed)
+    runs = [load_run(d) for d in find_runs([str(tmp_path)])]
+    assert label_columns(runs) == ["regularizer", "seed"]
+    assert [r.label("regularizer") for r in runs] == ["[]", "[]", "[diffaugment]", "[diffaugment]"]
+    assert "regularizer.diffaugment.color_strength" in label_columns(runs, show_all=True)
+    compare.main([str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "[diffaugment]" in out and "color_strength" not in out and "hydra/launcher" not in out

@@ -60,7 +60,8 @@ class CountingExtractor(Extractor):
 
 def test_reference_features_are_cached_and_protocol_recorded():
     ref = digits(16, "all")
-    ext = CountingExtractor("digits", extractors.DigitsFeatureExtractor(), "cpu", None)
+    ext = CountingExtractor("digits", extractors.DigitsFeatureExtractor(), "cpu", None,
+                            weights=f"recipe-{extractors.recipe_hash()}", resize="bilinear-antialias-32")
     g = DCGANGenerator(z_dim=8, image_size=16, channels=1, width=4, num_classes=10)
     ev = Evaluator(ext, ref, num_samples=100, kid_subset_size=50, cache_key="test-cache", device="cpu")
     first = ev.evaluate(g, None)
@@ -68,13 +69,19 @@ def test_reference_features_are_cached_and_protocol_recorded():
     ev2 = Evaluator(ext, ref, num_samples=100, kid_subset_size=50, cache_key="test-cache", device="cpu")
     ev2.evaluate(g, None)
     assert CountingExtractor.calls == len(ref) + 200          # no second pass over the real images
-    assert first["protocol"] == {"extractor": "digits", "num_samples": 100, "reference_n": len(ref)}
+    import torch_fidelity
+    assert first["protocol"] == {"extractor": "digits", "weights": f"recipe-{extractors.recipe_hash()}",
+                                 "resize": "bilinear-antialias-32", "num_samples": 100, "reference_n": len(ref), "pr_features": "digits",
+                                 "g_mode": "batch", "g_batch_size": 50, "truncation": None,
+                                 "torch_fidelity": torch_fidelity.__version__}
     assert first["fid"] > first["fid_floor"] > 0
     # an untrained G's blobs all look like one class to the digit classifier: IS ~ 1; a "generator"
     # that returns real digits scores far higher (about 6: 10 splits of 10 images) and far better FID/PR
     real = ev.evaluate(RealDigits(ref), None)
     assert first["is_mean"] < 1.5 and real["is_mean"] > 4
     assert real["fid"] < first["fid"] / 5 and real["precision"] > first["precision"] + 0.3
+    lo, hi = first["fid_ci"]
+    assert lo < hi and lo < first["fid"] * 1.5 and hi > first["fid"] * 0.8
 
 
 class RealDigits(torch.nn.Module):
@@ -112,7 +119,7 @@ def test_inception_path_runs_offline_from_a_local_weights_file(tmp_path):
     random_inception_weights(weights)
     ext = extractors.EXTRACTORS.build("inception", device="cpu", inception_weights=str(weights))
     ev = Evaluator(ext, digits(16, "test"), metrics=["fid", "is", "kid"], num_samples=12, kid_subset_size=10,
-                   batch_size=12, cache_key="inception-plumbing")
+                   batch_size=12, cache_key="inception-plumbing", fid_ci=0)   # no 2048-d bootstrap on CPU
     out = ev.evaluate(DCGANGenerator(z_dim=8, image_size=16, channels=1, width=4), None)
     assert np.isfinite(out["fid"]) and out["protocol"]["extractor"] == "inception"
 
@@ -154,3 +161,74 @@ def test_evaluate_and_sample_commands(tmp_path, capsys):
     assert npz["images"].shape == (20, 16, 16, 1) and npz["images"].dtype == np.uint8
     sample_cli.main([str(d), "--grid", "--out", str(tmp_path / "grid"), "--device", "cpu"])
     assert (tmp_path / "grid/grid.png").is_file()
+
+
+class TinyVGG(torch.nn.Module):
+    """torchvision's VGG16 shape where torch-fidelity touches it: `classifier` of 7 with fc2 at index 3."""
+
+    def __init__(self, *a, **k):
+        super().__init__()
+        nn = torch.nn
+        self.features = nn.Sequential(nn.Conv2d(3, 4, 3, stride=8), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten())
+        self.classifier = nn.Sequential(nn.Linear(16, 12), nn.ReLU(), nn.Dropout(), nn.Linear(12, 6), nn.ReLU(),
+                                        nn.Dropout(), nn.Linear(6, 3))
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+def test_vgg16_pr_extractor_runs_from_a_local_weights_file(tmp_path, monkeypatch):
+    """Plumbing with random weights through torch-fidelity's FeatureExtractorVGG16 (fc2 after ReLU)."""
+    import torchvision
+    monkeypatch.setattr(torchvision.models, "vgg16", TinyVGG)
+    torch.save(TinyVGG().state_dict(), tmp_path / "vgg16.pth")
+    ext = extractors.EXTRACTORS.build("vgg16", device="cpu", vgg16_weights=str(tmp_path / "vgg16.pth"))
+    out = ext(digits(16, "test").images[:5])
+    assert out["features"].shape == (5, 6) and out["logits"] is None and float(out["features"].min()) >= 0
+    assert ext.name == "vgg16:fc2_relu" and len(ext.weights) == 12 and ext.resize == "tf1-bilinear-224"
+
+
+def test_missing_vgg16_and_dinov2_weights_name_the_file_both_places_and_the_way_out(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+
+    def offline(*a, **k):
+        raise OSError("network unreachable")
+    monkeypatch.setattr("torch_fidelity.feature_extractor_vgg16.torchvision_load_pretrained_vgg16", offline)
+    with pytest.raises(FileNotFoundError, match=r"vgg16-397923af\.pth(.|\n)*hub/checkpoints(.|\n)*eval\.vgg16_weights"
+                                                r"(.|\n)*eval=none(.|\n)*eval\.extractor="):
+        extractors.EXTRACTORS.build("vgg16", device="cpu")
+    monkeypatch.setattr(torch.hub, "load", offline)
+    with pytest.raises(FileNotFoundError, match=r"dinov2_vitl14_pretrain\.pth(.|\n)*eval\.extractor_weights"
+                                                r"(.|\n)*facebookresearch_dinov2_main(.|\n)*eval=none"):
+        extractors.EXTRACTORS.build("dinov2", device="cpu")
+
+
+def test_inception_offline_message_offers_eval_none_and_another_extractor(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr("torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url",
+                        mock.Mock(side_effect=OSError("network unreachable")))
+    with pytest.raises(FileNotFoundError, match=r"hub/checkpoints/weights-inception(.|\n)*eval=none trains without FID"
+                                                r"(.|\n)*eval\.extractor=\.\.\. picks another extractor"):
+        extractors.EXTRACTORS.build("inception", device="cpu")
+
+
+def tiny_vit():
+    nn = torch.nn
+    return nn.Sequential(nn.Conv2d(3, 4, 14, stride=14), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+def test_dinov2_and_clip_run_through_torch_fidelity_with_random_weights(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "load", lambda repo, name, *a, **k: tiny_vit())
+    images = digits(16, "test").images[:3]
+    dino = extractors.EXTRACTORS.build("dinov2", device="cpu")
+    assert dino.name == "dinov2-vit-l-14" and dino(images)["features"].shape == (3, 4)
+    torch.save(tiny_vit().state_dict(), tmp_path / "dino.pth")           # a local weights file is loaded
+    local = extractors.EXTRACTORS.build("dinov2-vit-s-14", device="cpu", extractor_weights=str(tmp_path / "dino.pth"))
+    assert torch.equal(local.fidelity.model[0].weight, torch.load(tmp_path / "dino.pth")["0.weight"])
+    from torch_fidelity.feature_extractor_clip import CLIPVisual
+    visual = CLIPVisual(embed_dim=8, image_resolution=224, vision_layers=1, vision_width=64, vision_patch_size=32)
+    state = {**visual.state_dict(), "text_projection": torch.zeros(16, 8)}
+    monkeypatch.setattr("torch_fidelity.feature_extractor_clip.load_state_dict_from_url",
+                        lambda *a, **k: mock.Mock(state_dict=lambda: dict(state)))
+    clip = extractors.EXTRACTORS.build("clip", device="cpu")
+    assert clip.name == "clip-vit-l-14" and clip(images)["features"].shape == (3, 8)

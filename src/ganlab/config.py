@@ -40,11 +40,23 @@ class EvalSchema:
     num_samples: int = MISSING
     reference: str = MISSING
     extractor: str = MISSING
+    pr_extractor: str = MISSING          # auto: vgg16 when the FID extractor is inception, else the same one
     inception_weights: Optional[str] = MISSING
+    vgg16_weights: Optional[str] = MISSING
+    extractor_weights: Optional[str] = MISSING   # dinov2 / clip weights file
     reference_stats: Optional[str] = MISSING
     batch_size: int = MISSING
+    seed: int = MISSING                  # the noise of every evaluation (in training and in ganlab-evaluate)
+    g_mode: str = MISSING                # batch | running | standing (metrics/sampling.py)
+    g_batch_size: int = MISSING
+    g_standing_passes: int = MISSING
+    truncation: Optional[float] = MISSING   # psi: resample |z| > psi
+    fid_ci: float = MISSING              # bootstrap interval level (0 = none)
+    fid_ci_resamples: int = MISSING
     kid_subset_size: int = MISSING
     isc_splits: int = MISSING
+    dc_k: int = MISSING
+    mem_percentile: float = MISSING
 
 
 @dataclass

@@ -16,14 +16,22 @@ class Registry:
     def __init__(self, group: str):
         self.group = group
         self._builders: dict[str, Callable[..., Any]] = {}
+        self._info: dict[str, dict[str, Any]] = {}
 
-    def register(self, name: str) -> Callable:
+    def register(self, name: str, **info: Any) -> Callable:
+        """Register a builder; `info` holds what the entry declares about itself (e.g. a dataset's
+        `fid_extractor`), read back with `info(name)` without building anything."""
         def add(builder: Callable) -> Callable:
             if name in self._builders:
                 raise ValueError(f"{self.group} '{name}' is registered twice")
             self._builders[name] = builder
+            self._info[name] = dict(info)
             return builder
         return add
+
+    def info(self, name: str) -> dict[str, Any]:
+        self.get(name)   # unknown names fail with the list of choices
+        return dict(self._info.get(name, {}))
 
     def names(self) -> list[str]:
         return sorted(self._builders)

@@ -90,7 +90,23 @@ def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
     return LOGGERS.build(name, run_dir=run_dir, config=plain(cfg), sweep=sweep_name(), **settings)
 
 
-def build_evaluator(cfg: DictConfig, data, device, force: bool = False, ranks=None):
+def resolve_extractors(ev, dataset_name: str) -> tuple[str, str]:
+    """eval.extractor / eval.pr_extractor with `auto` resolved: the FID extractor is what the dataset's
+    registry entry declares (`fid_extractor`), else inception; P/R use vgg16 (fc2, torch-fidelity's
+    default) next to inception, else the FID extractor."""
+    fid = ev.extractor if ev.extractor != "auto" else DATASETS.info(dataset_name).get("fid_extractor", "inception")
+    pr = ev.pr_extractor if ev.pr_extractor != "auto" else ("vgg16" if fid == "inception" else fid)
+    return fid, pr
+
+
+def build_sampler(cfg: DictConfig, device):
+    """How G is sampled for evaluation, grids and ganlab-sample: the run's eval.g_mode and batch."""
+    from ganlab.metrics.sampling import GSampler
+    ev = validated(EvalSchema, cfg.get("eval"), "eval")
+    return GSampler(ev.g_mode, ev.g_batch_size, ev.g_standing_passes, ev.truncation, device)
+
+
+def build_evaluator(cfg: DictConfig, data, device, force: bool = False, run_dir: Path | None = None, ranks=None):
     """The Evaluator for this config (None when eval.every is 0, unless forced), and eval.every."""
     ev = validated(EvalSchema, cfg.get("eval"), "eval")
     if not ev.every and not force:
@@ -103,13 +119,24 @@ def build_evaluator(cfg: DictConfig, data, device, force: bool = False, ranks=No
     if ev.reference == "test":   # the whole split; a training fraction never shrinks the reference
         kwargs = {k: v for k, v in kwargs.items() if k not in LOADER_KEYS + FRACTION_KEYS}
         reference = DATASETS.build(name, **{**kwargs, "split": "test"})
-    extractor = ev.extractor if ev.extractor != "auto" else ("digits" if name == "digits" else "inception")
-    ext = EXTRACTORS.build(extractor, device=device, inception_weights=ev.inception_weights)
-    protocol = {"reference": f"{name}:{ev.reference}", "pr_features": extractor}
+    fid_name, pr_name = resolve_extractors(ev, name)
+    weights = dict(inception_weights=ev.inception_weights, vgg16_weights=ev.vgg16_weights,
+                   extractor_weights=ev.extractor_weights)
+    ext = EXTRACTORS.build(fid_name, device=device, **weights)
+    pr_ext = ext
+    if pr_name != fid_name and {"pr", "dc"} & set(ev.metrics):
+        pr_ext = EXTRACTORS.build(pr_name, device=device, **weights)
+    ema = train_settings(cfg).ema.enabled
+    protocol = {"reference": f"{name}:{ev.reference}", "ema": ema}
+    data_key = json.dumps(plain(cfg.dataset), sort_keys=True)
     evaluator = Evaluator(ext, reference, list(ev.metrics), ev.num_samples, ev.batch_size, device, protocol,
-                          cache_key=json.dumps(plain(cfg.dataset), sort_keys=True) + ev.reference,
-                          reference_stats=ev.reference_stats, kid_subset_size=ev.kid_subset_size,
-                          isc_splits=ev.isc_splits, ranks=ranks)
+                          cache_key=data_key + ev.reference, reference_stats=ev.reference_stats,
+                          kid_subset_size=ev.kid_subset_size, isc_splits=ev.isc_splits,
+                          sampler=build_sampler(cfg, device), pr_extractor=pr_ext,
+                          train_set=data if reference is not data else None, train_cache_key=data_key + "train",
+                          seed=ev.seed, fid_ci=ev.fid_ci, fid_ci_resamples=ev.fid_ci_resamples, dc_k=ev.dc_k,
+                          mem_percentile=ev.mem_percentile, out_dir=Path(run_dir) / "eval" if run_dir else None,
+                          ranks=ranks)
     return evaluator, ev.every
 
 
@@ -149,12 +176,12 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
                           **loader)
     if top.debug.overfit:
         batches = OneBatch(batches)
-    evaluator, eval_every = build_evaluator(cfg, data, hw.device, ranks=dist)
+    evaluator, eval_every = build_evaluator(cfg, data, hw.device, run_dir=run_dir, ranks=dist)
     trainer = Trainer(g, d, loss, regs, opt_g, opt_d, sched_g, sched_d, batches, settings, run_dir, hw,
                       loggers=build_loggers(cfg, run_dir) if dist.main else [], evaluator=evaluator,
                       eval_every=eval_every, config=config, resume_keys=RESUME_KEYS,
                       resume_from=resume_path(top.resume, run_dir), progress=top.progress and dist.main,
-                      stats=stats, dist=dist)
+                      stats=stats, dist=dist, sampler=build_sampler(cfg, hw.device))
     if top.init_from:   # a resume of this run (resume=auto) later replaces these weights
         fresh = init_from(top.init_from, g, d, trainer.ema.model if trainer.ema else None, hw.device)
         for part, names in fresh.items():

@@ -1,9 +1,12 @@
 """ganlab-compare PATH...: a table (and optionally CSV, Markdown, a plot) over run directories.
 
-PATH is a run directory, a multirun directory (all its jobs) or a glob. Rows show each run's
-status, the config keys that differ between the runs (only those), final/best metrics, images
-seen, wall time and img/s. --group-by (default: every differing key but seed) aggregates seeds
-as mean ± std (n).
+PATH is a run directory, a multirun directory (all its jobs) or a glob. Runs are labelled by what
+the user chose (Hydra group choices such as regularizer=[diffaugment] or +experiment=..., and the
+keys set on the command line); the columns are the headline metrics (FID final with its bootstrap
+interval, best FID, IS, precision, recall, kimg, wall time); --all shows the rest. The git commit
+is shown when runs differ in it. Runs measured under different evaluation protocols are refused
+unless --allow-mixed protocol. --group-by aggregates seeds: mean ± seed sd (n), next to the FID's
+sampling sd; with --baseline KEY=VALUE each group's gap to that group gets a Welch t-test.
 """
 from __future__ import annotations
 
@@ -14,36 +17,13 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ganlab.cli.errors import command
 from ganlab.errors import user_input
-from ganlab.track.runs import METRICS, differing_keys, find_runs, group_runs, load_run, mean_std
-
-COLUMNS = [f"{m}_{w}" for m in METRICS for w in ("final", "best")] + ["kimg", "wall_s", "img_s"]
-
-
-def fmt(v) -> str:
-    if isinstance(v, float):
-        return "-" if math.isnan(v) else f"{v:.4g}"
-    return "-" if v is None else str(v)
-
-
-def rows_for(runs, keys, group_by):
-    """Table rows (dicts of strings) and their numeric values, per run or per group."""
-    if group_by is None:
-        return [{"run": r.path.name, "status": r.status, **{k: fmt(r.config.get(k)) for k in keys},
-                 **{c: fmt(r.values.get(c)) for c in COLUMNS}, "_sort": r.values} for r in runs]
-    rows = []
-    for label, members in group_runs(runs, group_by):
-        row = {"run": f"{len(members)} runs", "status": ",".join(sorted({m.status for m in members})),
-               **{k: fmt(v) for k, v in label.items()}, "_sort": {}}
-        for c in COLUMNS:
-            mu, sd, n = mean_std([m.values.get(c) for m in members])
-            row[c] = "-" if n == 0 else (f"{mu:.4g} ± {sd:.2g} (n={n})" if n > 1 else f"{mu:.4g}")
-            row["_sort"][c] = mu
-        rows.append(row)
-    return rows
+from ganlab.track.compare import EXTRA, HEADLINE, SOURCE, group_rows, label_columns, protocol_check, run_rows
+from ganlab.track.runs import find_runs, load_run
 
 
 @command("ganlab-compare")
@@ -51,33 +31,59 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="ganlab-compare", description=__doc__)
     p.add_argument("paths", nargs="+")
     p.add_argument("--group-by", nargs="*", default=None, metavar="KEY",
-                   help="aggregate runs equal in these keys (given with no KEY: every differing key but seed)")
-    p.add_argument("--sort", default=None, help=f"a column: {', '.join(COLUMNS)}")
+                   help="aggregate runs equal in these labels (no KEY: every label column but seed)")
+    p.add_argument("--baseline", metavar="KEY=VALUE", help="with --group-by: test each group's gap to this group")
+    p.add_argument("--metric", default="fid_final", help="the value --baseline tests (default fid_final)")
+    p.add_argument("--allow-mixed", choices=["protocol"], help="show runs measured under different protocols, marked")
+    p.add_argument("--protocol", help="use the eval lines of this protocol hash (default: each run's latest)")
+    p.add_argument("--all", action="store_true", help="every metric column and every differing config key")
+    p.add_argument("--sort", default=None, help=f"a column: {', '.join(HEADLINE + EXTRA)}")
     p.add_argument("--csv", type=Path)
     p.add_argument("--markdown", type=Path)
     p.add_argument("--plot", type=Path)
     a = p.parse_args(argv)
     with user_input():
-        runs = [load_run(path) for path in find_runs(a.paths)]
+        runs = [load_run(path, a.protocol) for path in find_runs(a.paths)]
     if not runs:
-        raise SystemExit(f"no runs found under {' '.join(a.paths)}")
-    keys = differing_keys(runs)
-    group_by = None
+        raise SystemExit(f"ganlab-compare: error: no runs found under {' '.join(a.paths)}")
+    error, note = protocol_check(runs, a.allow_mixed == "protocol")
+    if error:
+        print(f"ganlab-compare: error: {error}", file=sys.stderr)
+        raise SystemExit(2)
+    labels = label_columns(runs, a.all)
+    commits = {r.commit for r in runs}
+    if len(commits) > 1:
+        for r in runs:
+            r.choices["commit"] = r.commit or "-"
+        labels.append("commit")
+    columns = HEADLINE + (EXTRA if a.all else [])
     if a.group_by is not None:
-        group_by = a.group_by or [k for k in keys if k != "seed"]
-        keys = group_by
-    rows = rows_for(runs, keys, group_by)
+        keys = a.group_by or [k for k in labels if k != "seed"]
+        baseline = tuple(a.baseline.split("=", 1)) if a.baseline else None
+        if baseline and len(baseline) != 2:
+            raise SystemExit(f"ganlab-compare: error: --baseline needs KEY=VALUE, got '{a.baseline}'")
+        try:
+            rows = group_rows(runs, keys, columns, baseline, a.metric)
+        except ValueError as e:
+            raise SystemExit(f"ganlab-compare: error: {e}") from None
+        labels = keys
+    else:
+        mark = max({r.protocol_hash for r in runs if r.protocol_hash}, key=lambda h: sum(r.protocol_hash == h for r in runs)) if note else None
+        rows = run_rows(runs, labels, columns, mark)
     if a.sort:
-        if a.sort not in COLUMNS:
-            raise SystemExit(f"unknown --sort '{a.sort}'; available: {', '.join(COLUMNS)}")
-        rows.sort(key=lambda r: (math.isnan(v := r["_sort"].get(a.sort, math.nan) or math.nan), v))
-    header = ["run", "status", *keys, *[c for c in COLUMNS if any(r[c] != "-" for r in rows)]]
-    table = Table(title=f"{len(runs)} runs", show_lines=False)
+        if a.sort not in SOURCE:
+            raise SystemExit(f"ganlab-compare: error: unknown --sort '{a.sort}'; available: {', '.join(HEADLINE + EXTRA)}")
+        rows.sort(key=lambda r: (math.isnan(v := r["_sort"].get(SOURCE[a.sort], math.nan) or math.nan), v))
+    header = ["run", "status", *labels, *[c for c in rows[0] if c not in ("run", "status", "_sort", *labels)
+                                          and any(r.get(c, "-") != "-" for r in rows)]]
+    table = Table(title=f"{len(runs)} runs", show_lines=False, pad_edge=False, collapse_padding=True)
     for h in header:
-        table.add_column(h, overflow="fold")
+        table.add_column(escape(h), overflow="fold")
     for r in rows:
-        table.add_row(*[r[h] for h in header])
-    Console(width=None if sys.stdout.isatty() else 250).print(table)   # piped: never fold columns
+        table.add_row(*[escape(r.get(h, "-")) for h in header])   # '[diffaugment]' is a label, not markup
+    Console(width=None if sys.stdout.isatty() else (250 if a.all else 120)).print(table)
+    if note:
+        print(note)
     skipped = sum(r.skipped_lines for r in runs)
     if skipped:
         print(f"skipped {skipped} unreadable metrics line(s)")
@@ -85,14 +91,14 @@ def main(argv: list[str] | None = None) -> None:
         with open(a.csv, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(header)
-            w.writerows([[r[h] for h in header] for r in rows])
+            w.writerows([[r.get(h, "-") for h in header] for r in rows])
     if a.markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(r[h] for h in header) + " |" for r in rows]
+        lines += ["| " + " | ".join(r.get(h, "-") for h in header) + " |" for r in rows]
         a.markdown.write_text("\n".join(lines) + "\n")
     if a.plot:
         from ganlab.track.plots import plot_comparison
-        plot_comparison(runs, keys if group_by is None else group_by, a.plot)
+        print(f"wrote {plot_comparison(runs, [k for k in labels if k != 'seed'], a.plot)}")
 
 
 if __name__ == "__main__":

@@ -1,31 +1,37 @@
-"""Evaluation of a generator: FID, IS, KID, precision/recall (torch-fidelity's metric code on the
-chosen extractor's features) and the discriminator's accuracy/precision/recall on real vs fake.
+"""Evaluation of a generator (or of given images): FID with a bootstrap interval, IS, KID,
+precision/recall, density/coverage, memorization, and D's accuracy on real vs fake.
 
 Generated images are quantised to uint8 exactly as the reference code does and go straight from
-G to the extractor (no PNG round trip). Conditional generators are sampled class-balanced.
-Reference features are computed once and cached (keyed by dataset, split, size and extractor).
-Every result carries its protocol, so runs evaluated differently are never compared as equal.
+G to the extractor (no PNG round trip). G is sampled by the run's GSampler (g_mode, batch,
+truncation) with seeded, class-balanced noise, so an evaluation in training and ganlab-evaluate on
+the saved checkpoint give the same numbers. Reference features are computed once and cached (keyed
+by dataset, split, size, extractor and its weights). Every result carries its protocol and the
+protocol's hash, so runs evaluated differently are never compared as equal.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
+import torch_fidelity
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_isc import isc_features_to_metric
 from torch_fidelity.metric_kid import kid_features_to_metric
 from torch_fidelity.metric_prc import prc_features_to_metric
 
-from ganlab.data.base import ImageSet, to_float, to_uint8
+from ganlab.data.base import ImageSet, resize_uint8, to_float, to_uint8
 from ganlab.data.folder import FolderFiles
 from ganlab.metrics.extractors import Extractor, cache_dir
-from ganlab.models.base import sample_prior
+from ganlab.metrics.neighbours import density_coverage, fid_bootstrap, memorization
+from ganlab.metrics.protocol import fingerprint
+from ganlab.metrics.sampling import GSampler
 
-METRICS = ("fid", "is", "kid", "pr", "d_acc")
+METRICS = ("fid", "is", "kid", "pr", "dc", "memorization", "d_acc")
 
 
 def fid_from_features(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -36,94 +42,133 @@ class Evaluator:
     def __init__(self, extractor: Extractor, reference: ImageSet | FolderFiles, metrics: list[str] = METRICS,
                  num_samples: int = 10000, batch_size: int = 250, device="cpu", protocol: dict | None = None,
                  cache_key: str = "", reference_stats: str | None = None, kid_subset_size: int = 1000,
-                 isc_splits: int = 10, pr_neighborhood: int = 3, progress: bool = False, ranks=None):
+                 isc_splits: int = 10, pr_neighborhood: int = 3, progress: bool = False,
+                 sampler: GSampler | None = None, pr_extractor: Extractor | None = None,
+                 train_set: ImageSet | FolderFiles | None = None, train_cache_key: str = "", seed: int = 0,
+                 fid_ci: float = 0.95, fid_ci_resamples: int = 200, dc_k: int = 5, mem_percentile: float = 5.0,
+                 out_dir: Path | None = None, ranks=None):
         unknown = [m for m in metrics if m not in METRICS]
         if unknown:
             raise ValueError(f"unknown eval.metrics {unknown}; available: {', '.join(METRICS)}")
         if num_samples < 2:
             raise ValueError(f"eval.num_samples must be at least 2, got {num_samples}")
-        self.extractor, self.reference, self.metrics = extractor, reference, list(metrics)
+        if not 0 <= fid_ci < 1:
+            raise ValueError(f"eval.fid_ci must be a level in [0, 1) (0 = off), got {fid_ci}")
+        metrics = list(metrics)
+        if "is" in metrics and not extractor.fidelity.features_list[1:]:
+            warnings.warn(f"eval.metrics has 'is' but extractor '{extractor.name}' gives no class logits; IS skipped")
+            metrics.remove("is")
+        self.extractor, self.reference, self.metrics = extractor, reference, metrics
+        self.pr_extractor = pr_extractor or extractor
+        self.train_set, self.train_cache_key = train_set, train_cache_key
         self.num_samples, self.batch_size, self.device = num_samples, batch_size, torch.device(device)
         self.reference_stats, self.kid_subset_size = reference_stats, kid_subset_size
-        self.isc_splits, self.pr_neighborhood = isc_splits, pr_neighborhood
-        self.protocol = {"extractor": extractor.name, "num_samples": num_samples,
-                         "reference_n": len(reference), **(protocol or {})}
+        self.isc_splits, self.pr_neighborhood, self.seed = isc_splits, pr_neighborhood, seed
+        self.fid_ci, self.fid_ci_resamples, self.dc_k, self.mem_percentile = fid_ci, fid_ci_resamples, dc_k, mem_percentile
+        self.sampler = sampler or GSampler(device=device)
+        self.out_dir = Path(out_dir) if out_dir else None
         self.cache_key = cache_key
         self.ranks = ranks if ranks is not None and ranks.active else None   # train/distributed.py's Dist
-        self._ref = None
+        extra = dict(protocol or {})
+        self.protocol = {"extractor": extractor.name, "weights": extractor.weights, "resize": extractor.resize,
+                         "num_samples": num_samples, "reference_n": len(reference),
+                         **({"pr_features": self.pr_extractor.name} if {"pr", "dc"} & set(metrics) else {}),
+                         **self.sampler.protocol(), "torch_fidelity": torch_fidelity.__version__, **extra}
+        self._cache: dict[str, dict] = {}
 
     # ---- reference ------------------------------------------------------------------------------
-    def reference_features(self) -> dict:
-        """Features of the reference set, cached on disk; plus the real-vs-real FID floor."""
-        if self._ref is not None:
-            return self._ref
-        key = hashlib.sha1(json.dumps([self.cache_key, self.extractor.name, [len(self.reference), self.reference.channels, self.reference.image_size]],
-                                      sort_keys=True).encode()).hexdigest()[:16]
-        path = cache_dir() / f"reference-{key}.pt"
+    def features_of(self, dataset, extractor: Extractor, key: str) -> dict:
+        """Features of a whole dataset under an extractor, cached on disk; plus its split-half FID floor."""
+        ident = json.dumps([key, extractor.name, extractor.weights, [len(dataset), dataset.channels, dataset.image_size]],
+                           sort_keys=True)
+        if ident in self._cache:
+            return self._cache[ident]
+        path = cache_dir() / f"reference-{hashlib.sha1(ident.encode()).hexdigest()[:16]}.pt"
         if path.is_file():
             ref = torch.load(path, weights_only=True)
         else:
-            out = self.extractor(self.reference.chunks(self.batch_size))
+            out = extractor(dataset.chunks(self.batch_size))
             feats = out["features"]
             half = torch.randperm(len(feats), generator=torch.Generator().manual_seed(0))
             a, b = feats[half[: len(feats) // 2]], feats[half[len(feats) // 2:]]
-            ref = {"features": feats.float(), "logits": out["logits"].float(),
-                   "fid_floor": fid_from_features(a, b) if len(feats) >= 4 else float("nan")}
+            ref = {"features": feats.float(), "fid_floor": fid_from_features(a, b) if len(feats) >= 4 else float("nan")}
+            if out["logits"] is not None:
+                ref["logits"] = out["logits"].float()
             from ganlab.train.checkpoint import save_atomic
             save_atomic(ref, path)
-        stats = fid_features_to_statistics(ref["features"].double())
+        self._cache[ident] = ref
+        return ref
+
+    def reference_features(self) -> dict:
+        ref = dict(self.features_of(self.reference, self.extractor, self.cache_key))
+        ref["stats"] = fid_features_to_statistics(ref["features"].double())
         if self.reference_stats:
             npz = np.load(self.reference_stats)
-            stats = {"mu": npz["mu"].astype(np.float64), "sigma": npz["sigma"].astype(np.float64)}
-        self._ref = {**ref, "stats": stats}
-        return self._ref
+            ref["stats"] = {"mu": npz["mu"].astype(np.float64), "sigma": npz["sigma"].astype(np.float64)}
+        return ref
 
     # ---- generation ------------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, g: nn.Module, n: int, start: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """n uint8 images (n, C, H, W) from g, class-balanced when conditional (image i of the whole
-        set, counted from `start`, has class i % classes); labels or None."""
-        classes = getattr(g, "num_classes", 0)
-        labels = (torch.arange(start, start + n) % classes).to(self.device) if classes else None
-        imgs = []
-        for i in range(0, n, self.batch_size):
-            m = min(self.batch_size, n - i)
-            z, _ = sample_prior(m, g.z_dim, 0, self.device)
-            imgs.append(to_uint8(g(z, labels[i:i + m] if labels is not None else None)).cpu())
-        return torch.cat(imgs), labels
+    def generate(self, g: nn.Module, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """n uint8 images (n, C, H, W) from g in the sampler's mode, class-balanced when conditional."""
+        z, labels = self.sampler.noise(n, g, self.seed)
+        with self.sampler.prepared(g):
+            return to_uint8(self.sampler.images(g, z, labels)), labels
 
     # ---- metrics -----------------------------------------------------------------------------------
     def evaluate(self, g: nn.Module, d: nn.Module | None = None, step: int = 0) -> dict:
-        if self.ranks is not None:
-            return self.evaluate_sharded(g, d, step)
-        ref = self.reference_features()
-        fake, _ = self.generate(g, self.num_samples)
-        out = self.extractor(fake, self.batch_size)
-        return self.metrics_from(out, ref, g, d)
-
-    def evaluate_sharded(self, g: nn.Module, d: nn.Module | None, step: int) -> dict:
-        """Each rank generates and embeds an equal share of the samples (equal, so collective layers such
-        as SyncBatchNorm see the same calls everywhere); rank 0 gathers them, scores, and shares the result."""
+        """With several ranks, each samples its slice of the same seeded noise and embeds it; rank 0
+        gathers the features (and the images, for the memorization pairs), scores, and shares the result."""
         r = self.ranks
-        share = -(-self.num_samples // r.world)
-        fake, _ = self.generate(g, share, start=r.rank * share)
-        out = {k: v.cpu() for k, v in self.extractor(fake, self.batch_size).items()}
-        d_scores = self.discriminator_scores(g, d) if "d_acc" in self.metrics and d is not None else {}
-        parts = r.gather(out)
-        result = None
-        if r.main:
-            out = {k: torch.cat([p[k] for p in parts])[:self.num_samples] for k in out}
-            result = {**self.metrics_from(out, self.reference_features(), g, None), **d_scores}
-        return r.broadcast(result)
+        z, labels = self.sampler.noise(self.num_samples, g, self.seed)
+        if r is not None:
+            share = -(-self.num_samples // r.world)     # equal shares, so collective layers see the same calls
+            part = slice(r.rank * share, (r.rank + 1) * share)
+            z, labels = z[part], (labels[part] if labels is not None else None)
+        with self.sampler.prepared(g):
+            fake = to_uint8(self.sampler.images(g, z, labels))
+        out = self.embed(fake)
+        result = self.discriminator_scores(g, d) if "d_acc" in self.metrics and d is not None else {}
+        if r is None:
+            result.update(self.metrics_from(out, fake, step))
+        else:
+            parts = r.gather({**{k: v.cpu() for k, v in out.items()}, "images": fake.cpu()})
+            scores = None
+            if r.main:
+                whole = {k: torch.cat([p[k] for p in parts])[:self.num_samples] for k in parts[0]}
+                images = whole.pop("images")
+                scores = self.metrics_from(whole, images, step)
+            result.update(r.broadcast(scores))
+        return {**result, "protocol": self.protocol, "protocol_hash": fingerprint(self.protocol)}
 
-    def metrics_from(self, out: dict, ref: dict, g: nn.Module, d: nn.Module | None) -> dict:
-        """The metrics of the generated set's extractor outputs against the reference."""
+    def evaluate_images(self, images: torch.Tensor, step: int = 0) -> dict:
+        """Score given uint8 images (N, C, H, W), e.g. someone else's samples, under this protocol."""
+        self.protocol = {k: v for k, v in self.protocol.items() if not k.startswith("g_") and k not in ("ema", "truncation")}
+        self.protocol.update(num_samples=len(images), source="images")
+        return {**self.score(images, step), "protocol": self.protocol, "protocol_hash": fingerprint(self.protocol)}
+
+    def score(self, fake: torch.Tensor, step: int = 0) -> dict:
+        return self.metrics_from(self.embed(fake), fake, step)
+
+    def embed(self, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The extractor outputs the metrics need: features, logits (when it has them), P/R features."""
+        out = {k: v for k, v in self.extractor(fake, self.batch_size).items() if v is not None}
+        if {"pr", "dc"} & set(self.metrics) and self.pr_extractor is not self.extractor:
+            out["pr_features"] = self.pr_extractor(fake, self.batch_size)["features"]
+        return out
+
+    def metrics_from(self, out: dict, fake: torch.Tensor, step: int = 0) -> dict:
+        """The metrics of the generated images `fake` (uint8), embedded as `out`, against the reference."""
+        ref = self.reference_features()
         feats, real = out["features"], ref["features"].double()
         result: dict = {}
         if "fid" in self.metrics:
-            fake_stats = fid_features_to_statistics(feats)
-            result["fid"] = fid_statistics_to_metric(fake_stats, ref["stats"], False)["frechet_inception_distance"]
+            result["fid"] = fid_statistics_to_metric(fid_features_to_statistics(feats), ref["stats"], False)["frechet_inception_distance"]
             result["fid_floor"] = float(ref["fid_floor"])
+            if self.fid_ci:
+                result["fid_ci"] = list(fid_bootstrap(feats, ref["stats"]["mu"], ref["stats"]["sigma"], self.fid_ci_resamples,
+                                                      self.fid_ci, self.seed, self.device))
+                result["fid_ci_level"] = self.fid_ci
         if "is" in self.metrics:
             isc = isc_features_to_metric(out["logits"], splits=self.isc_splits)
             result["is_mean"], result["is_std"] = isc["inception_score_mean"], isc["inception_score_std"]
@@ -132,24 +177,56 @@ class Evaluator:
             kid = kid_features_to_metric(feats, real, kid_subsets=100, kid_subset_size=m, kid_degree=3,
                                          kid_gamma=None, kid_coef0=1, kid_kernel="poly", rng_seed=2020, verbose=False)
             result["kid"], result["kid_std"] = kid["kernel_inception_distance_mean"], kid["kernel_inception_distance_std"]
-        if "pr" in self.metrics:
-            pr = prc_features_to_metric(feats.float(), real.float(), prc_neighborhood=self.pr_neighborhood,
-                                        prc_batch_size=5000, save_cpu_ram=True, verbose=False)   # batched: 50k x 50k distances do not fit
-            result["precision"], result["recall"] = pr["precision"], pr["recall"]
-        if "d_acc" in self.metrics and d is not None:
-            result.update(self.discriminator_scores(g, d))
-        return {**result, "protocol": self.protocol}
+        if {"pr", "dc"} & set(self.metrics):
+            pr_fake, pr_real = feats, real
+            if "pr_features" in out:
+                pr_fake = out["pr_features"]
+                pr_real = self.features_of(self.reference, self.pr_extractor, self.cache_key)["features"]
+            if "pr" in self.metrics:
+                pr = prc_features_to_metric(pr_fake.float(), pr_real.float(), prc_neighborhood=self.pr_neighborhood,
+                                            prc_batch_size=5000, save_cpu_ram=True, verbose=False)   # batched: 50k x 50k distances do not fit
+                result["precision"], result["recall"] = pr["precision"], pr["recall"]
+            if "dc" in self.metrics:
+                result.update(density_coverage(pr_real, pr_fake, self.dc_k))
+        if "memorization" in self.metrics:
+            result.update(self.memorization(fake, feats, step))
+        return result
+
+    def memorization(self, fake: torch.Tensor, feats: torch.Tensor, step: int) -> dict:
+        train = self.train_set if self.train_set is not None else self.reference
+        key = self.train_cache_key if self.train_set is not None else self.cache_key
+        mem = memorization(self.features_of(train, self.extractor, key)["features"], feats, self.mem_percentile)
+        out = {k: mem[k] for k in ("mem_fraction", "mem_median_ratio", "mem_threshold")}
+        if self.out_dir is not None:
+            closest = mem["distances"].argsort()[:16]
+            pairs = self.pair_images(fake[closest], train.take(mem["nearest"][closest])[0])
+            from ganlab.track.images import save_grid
+            out["mem_pairs_png"] = str(save_grid(pairs, self.out_dir / f"memorization_step_{step:07d}.png", 8))
+        return out
+
+    @staticmethod
+    def pair_images(fake: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
+        """float (2n, C, H, W): generated, its nearest training image, generated, ... (4 pairs a row of 8)."""
+        train = resize_uint8(train, fake.shape[-1])
+        if train.shape[1] != fake.shape[1]:
+            train, fake = train.expand(-1, 3, -1, -1), fake.expand(-1, 3, -1, -1)
+        return to_float(torch.stack([fake, train], 1).flatten(0, 1))
 
     @torch.no_grad()
     def discriminator_scores(self, g: nn.Module, d: nn.Module, n: int = 256) -> dict:
-        """D as a classifier (logit > 0 = real) on a reference batch vs a fresh fake batch."""
-        idx = torch.randperm(len(self.reference))[:n]
+        """D as a classifier (logit > 0 = real) on a reference batch vs a fake batch (seeded)."""
+        gen = torch.Generator().manual_seed(self.seed + 1)
+        idx = torch.randperm(len(self.reference), generator=gen)[:n]
         real, y_real = self.reference.take(idx)
         real = to_float(real).to(self.device)
-        y_real = y_real.to(self.device) if getattr(g, "num_classes", 0) else None
-        z, y_fake = sample_prior(len(idx), g.z_dim, getattr(g, "num_classes", 0), self.device)
+        classes = getattr(g, "num_classes", 0)
+        y_real = y_real.to(self.device) if classes else None
+        z, y_fake = self.sampler.noise(len(idx), g, self.seed + 1, balanced=False)
+        with self.sampler.prepared(g):
+            fake = self.sampler.images(g, z, y_fake).to(self.device)
+        y_fake = y_fake.to(self.device) if y_fake is not None else None
         pred_real = d(real, y_real).logits > 0
-        pred_fake = d(g(z, y_fake), y_fake).logits > 0
+        pred_fake = d(fake, y_fake).logits > 0
         tp, fn, fp = pred_real.sum().item(), (~pred_real).sum().item(), pred_fake.sum().item()
         tn = len(pred_fake) - fp
         return {"d_accuracy": (tp + tn) / (2 * len(idx)),

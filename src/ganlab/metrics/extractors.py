@@ -1,8 +1,7 @@
 """Feature extractors for FID / IS / KID / precision-recall, as torch-fidelity extractors.
 
 Each takes uint8 images (B, C, H, W) and returns (features (B, F), logits (B, K)):
-  inception  torch-fidelity's port of the TF 2015-12-05 Inception-v3 (pool3 2048-d, unbiased logits).
-             Weights: eval.inception_weights=PATH, else torch.hub's cache / a download.
+  inception, vgg16, dinov2, clip: torch-fidelity's extractors (metrics/pretrained.py).
   digits     a small digit classifier that ganlab trains once on the digits train split (fixed seed)
              and caches under a hash of its recipe. Its FID is a *domain* FID on 128-d features:
              comparable between ganlab runs on digits, never to Inception FID numbers in papers.
@@ -20,12 +19,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch_fidelity import register_feature_extractor
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
-from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
 
 from ganlab.registry import EXTRACTORS
-
-INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
-
 
 def cache_dir() -> Path:
     return Path(os.environ.get("GANLAB_CACHE", Path.home() / ".cache" / "ganlab"))
@@ -91,8 +86,7 @@ def train_digit_net(recipe: dict = DIGITS_RECIPE) -> tuple[DigitNet, float]:
 
 def load_digit_net() -> tuple[DigitNet, float]:
     """The cached classifier (trained on first use; the cache key is a hash of the recipe)."""
-    key = hashlib.sha1(json.dumps(DIGITS_RECIPE, sort_keys=True).encode()).hexdigest()[:12]
-    path = cache_dir() / f"digits-classifier-{key}.pt"
+    path = cache_dir() / f"digits-classifier-{recipe_hash()}.pt"
     net = DigitNet(DIGITS_RECIPE["width"])
     if path.is_file():
         state = torch.load(path, weights_only=True)
@@ -139,42 +133,41 @@ register_feature_extractor("ganlab-digits", DigitsFeatureExtractor)
 
 # ---- the common interface ----------------------------------------------------------------------
 class Extractor:
-    """Calls a torch-fidelity extractor in batches: uint8 (N, C, H, W) -> {'features', 'logits'} on the CPU."""
+    """Calls a torch-fidelity extractor in batches: uint8 (N, C, H, W) -> {'features' (N, F), 'logits'
+    (N, K) or None} as float64 on the CPU. `weights` (a short hash of the weights) and `resize` (the
+    filter and size the network applies) go into every result's protocol."""
 
-    def __init__(self, name: str, fidelity: FeatureExtractorBase, device, channels_needed: int | None):
+    def __init__(self, name: str, fidelity: FeatureExtractorBase, device, channels_needed: int | None,
+                 weights: str = "", resize: str = ""):
         self.name, self.fidelity, self.device, self.channels_needed = name, fidelity.to(device).eval(), device, channels_needed
+        self.weights, self.resize = weights, resize
+
+    def protocol(self) -> dict:
+        return {"name": self.name, "weights": self.weights, "resize": self.resize}
 
     @torch.no_grad()
-    def __call__(self, images: torch.Tensor | Iterable[torch.Tensor], batch_size: int = 250) -> dict[str, torch.Tensor]:
+    def __call__(self, images: torch.Tensor | Iterable[torch.Tensor], batch_size: int = 250) -> dict:
         """images: one uint8 tensor (split into batch_size chunks) or an iterable of uint8 chunks."""
         feats, logits = [], []
         for chunk in (images.split(batch_size) if torch.is_tensor(images) else images):
             chunk = chunk.to(self.device)
             if self.channels_needed == 3 and chunk.shape[1] == 1:
                 chunk = chunk.expand(-1, 3, -1, -1)
-            f, lg = self.fidelity(chunk)
-            feats.append(f.float().cpu())
-            logits.append(lg.float().cpu())
-        return {"features": torch.cat(feats).double(), "logits": torch.cat(logits).double()}
+            out = self.fidelity(chunk)
+            feats.append(out[0].float().cpu())
+            if len(out) > 1:
+                logits.append(out[1].float().cpu())
+        return {"features": torch.cat(feats).double(), "logits": torch.cat(logits).double() if logits else None}
+
+
+def recipe_hash() -> str:
+    return hashlib.sha1(json.dumps(DIGITS_RECIPE, sort_keys=True).encode()).hexdigest()[:12]
 
 
 @EXTRACTORS.register("digits")
 def digits_extractor(device="cpu", **_) -> Extractor:
-    return Extractor("digits", DigitsFeatureExtractor(), device, None)
+    return Extractor("digits", DigitsFeatureExtractor(), device, None, weights=f"recipe-{recipe_hash()}",
+                     resize="bilinear-antialias-32")
 
 
-@EXTRACTORS.register("inception")
-def inception_extractor(device="cpu", inception_weights: str | None = None, **_) -> Extractor:
-    if inception_weights is not None and not Path(inception_weights).is_file():
-        raise FileNotFoundError(f"eval.inception_weights={inception_weights}: no such file")
-    try:
-        net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"],
-                                          feature_extractor_weights_path=inception_weights)
-    except Exception as e:  # offline: the download fails
-        hub = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
-        raise FileNotFoundError(
-            f"could not load the Inception-v3 weights for FID/IS/KID ({type(e).__name__}: {e}).\n"
-            f"Download {URL_INCEPTION_V3}\nand either put it at {hub}\n"
-            f"or pass eval.inception_weights=/path/to/{INCEPTION_FILE}.\n"
-            f"(For the digits set no download is needed: eval.extractor=digits.)") from None
-    return Extractor("inception", net, device, 3)
+from ganlab.metrics import pretrained  # noqa: E402,F401  (registers inception, vgg16, dinov2, clip)

@@ -1,6 +1,7 @@
 """Training plots from metrics.jsonl and eval.jsonl (plots/losses.png, plots/metrics.png)."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -46,14 +47,64 @@ def plot_run(run_dir: Path) -> list[Path]:
         fig.tight_layout()
         out.append(_save(fig, run_dir / "plots" / "losses.png"))
     evals, _ = read_jsonl(run_dir / "eval.jsonl")
-    metrics = sorted({k for r in evals for k, v in r.items() if isinstance(v, (int, float)) and k not in ("step", "kimg", "num_samples")})
-    if evals and metrics:
-        fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.4), squeeze=False)
-        for ax, k in zip(axes[0], metrics):
-            _panel(ax, evals, [k], k)
-        fig.tight_layout()
-        out.append(_save(fig, run_dir / "plots" / "metrics.png"))
+    if evals:
+        fig = metric_grid([(evals, None, "C0")])
+        if fig is not None:
+            out.append(_save(fig, run_dir / "plots" / "metrics.png"))
     return out
+
+
+# (title, keys, band: key of a [lo, hi] list or of a std, constant reference line)
+PANELS = [("FID (band: bootstrap CI, dashed: real-vs-real floor)", ["fid"], "fid_ci", "fid_floor"),
+          ("IS (band: ± std over splits)", ["is_mean"], "is_std", None),
+          ("KID", ["kid"], "kid_std", None),
+          ("precision / recall", ["precision", "recall"], None, None),
+          ("density / coverage", ["density", "coverage"], None, None),
+          ("memorization: fraction of copies", ["mem_fraction"], None, None),
+          ("D accuracy (real vs fake)", ["d_accuracy"], None, None)]
+
+
+def _band(rows, key, band, x):
+    pts = [(r[x], r[key], r[band]) for r in rows if isinstance(r.get(key), (int, float)) and band in r and x in r]
+    lo = [b[0] if isinstance(b, list) else v - b for _, v, b in pts]
+    hi = [b[1] if isinstance(b, list) else v + b for _, v, b in pts]
+    return [p[0] for p in pts], lo, hi
+
+
+def metric_grid(series: list[tuple[list[dict], str | None, str]], x: str = "step"):
+    """A compact grid of the panels that have data: one line per (rows, label, colour) series."""
+    panels = [p for p in PANELS if any(_series(rows, k, x)[0] for rows, _, _ in series for k in p[1])]
+    if not panels:
+        return None
+    cols = min(3, len(panels))
+    nrows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.0 * nrows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, (title, keys, band, floor) in zip(axes.flat, panels):
+        for rows, label, colour in series:
+            for i, k in enumerate(keys):
+                xs, ys = _series(rows, k, x)
+                if not xs:
+                    continue
+                name = " ".join(filter(None, [label, k if len(keys) > 1 else None])) or None
+                ax.plot(xs, ys, color=colour, ls=("-", "--")[i % 2] if len(keys) > 1 else "-", lw=1.3, label=name)
+                if band:
+                    bx, lo, hi = _band(rows, k, band, x)
+                    if bx:
+                        ax.fill_between(bx, lo, hi, color=colour, alpha=0.18, lw=0)
+            if floor:
+                fx, fy = _series(rows, floor, x)
+                if fy:
+                    ax.axhline(fy[-1], color=colour, ls=":", lw=1)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(x, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        if any(line.get_label() and not line.get_label().startswith("_") for line in ax.lines):
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
 
 
 def _save(fig, path: Path) -> Path:
@@ -64,25 +115,16 @@ def _save(fig, path: Path) -> Path:
 
 
 def plot_comparison(runs, keys: list[str], path: Path) -> Path:
-    """One panel per metric (FID vs images seen, D and G losses vs step); one line per run,
-    coloured by the group its differing keys put it in, labelled by those keys."""
-    panels = [("eval", "fid", "kimg", "FID vs kimg"), ("metrics", "loss/d/total", "step", "D loss"),
-              ("metrics", "loss/g/total", "step", "G loss")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4))
-    labels = [", ".join(f"{k.split('.')[-1]}={r.config.get(k)}" for k in keys if k != "seed") or r.path.name
-              for r in runs]
+    """The metrics grid of plot_run over images seen, one colour per label (the differing choices)."""
+    labels = [", ".join(f"{k.split('.')[-1]}={r.label(k)}" for k in keys if k != "seed") or r.path.name for r in runs]
     colours = {lab: f"C{i % 10}" for i, lab in enumerate(dict.fromkeys(labels))}
-    for ax, (source, key, x, title) in zip(axes, panels):
-        shown = set()
-        for r, lab in zip(runs, labels):
-            xs, ys = _series(r.evals if source == "eval" else r.metrics, key, x)
-            if xs:
-                ax.plot(xs, ys, color=colours[lab], lw=1.2, alpha=0.8, label=None if lab in shown else lab)
-                shown.add(lab)
-        ax.set_title(title)
-        ax.set_xlabel(x)
-        ax.grid(alpha=0.3)
-        if shown:
-            ax.legend(fontsize=7)
-    fig.tight_layout()
+    shown, series = set(), []
+    for r, lab in zip(runs, labels):
+        series.append((r.evals, None if lab in shown else lab, colours[lab]))
+        shown.add(lab)
+    fig = metric_grid(series, x="kimg")
+    if fig is None:
+        fig, ax = plt.subplots(figsize=(4, 3))
+        ax.text(0.5, 0.5, "no evaluations in these runs", ha="center")
+        ax.axis("off")
     return _save(fig, Path(path))

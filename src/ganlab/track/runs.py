@@ -1,6 +1,7 @@
-"""Reading run directories back for comparison: discovery, status, config differences, metrics,
-and aggregation over seeds. Robust to partial runs: a crashed or still-running run is listed
-with what it has, and unreadable metric lines are skipped and counted."""
+"""Reading run directories back for comparison: discovery, status, what the user chose (Hydra group
+choices and command-line overrides), provenance, the evaluation protocol, metrics, and aggregation
+over seeds. Robust to partial runs: a crashed or still-running run is listed with what it has, and
+unreadable metric lines are skipped and counted."""
 from __future__ import annotations
 
 import glob
@@ -12,12 +13,16 @@ from pathlib import Path
 
 import yaml
 
+from ganlab.metrics.protocol import fingerprint
 from ganlab.track.jsonl import read_jsonl
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 RUNNING_WITHIN_S = 600          # no summary.json and a metrics line this recent: still running
 IGNORED_KEYS = ("progress", "resume", "hardware.", "logger.", "train.log_every", "train.sample_every",
                 "train.ckpt_every")
-METRICS = ("fid", "is_mean", "kid", "precision", "recall")
+METRICS = ("fid", "is_mean", "kid", "precision", "recall", "density", "coverage", "mem_fraction")
+LOWER_IS_BETTER = ("fid", "kid", "mem_fraction")
 
 
 @dataclass
@@ -27,8 +32,26 @@ class Run:
     status: str = "unknown"
     values: dict = field(default_factory=dict)       # fid_final, fid_best, ..., kimg, wall_s, img_s
     metrics: list = field(default_factory=list)      # metrics.jsonl rows
-    evals: list = field(default_factory=list)        # eval.jsonl rows
+    evals: list = field(default_factory=list)        # eval.jsonl rows (of the chosen protocol)
     skipped_lines: int = 0
+    choices: dict = field(default_factory=dict)      # group -> option ('model': 'dcgan', 'regularizer': '[apa]')
+    override_keys: list = field(default_factory=list)   # leaf keys set on the command line ('seed', 'train.steps')
+    provenance: dict | None = None
+    protocol: dict | None = None                      # the protocol the values were measured with
+    protocol_hash: str | None = None
+    protocol_hashes: list = field(default_factory=list)   # every protocol in eval.jsonl
+
+    def label(self, key: str):
+        """The value of a label column: a group choice, else a (flattened) config key."""
+        key = key.lstrip("+")
+        return self.choices[key] if key in self.choices else self.config.get(key)
+
+    @property
+    def commit(self) -> str | None:
+        git = (self.provenance or {}).get("git") or {}
+        if not git.get("commit"):
+            return None
+        return git["commit"][:8] + ("+dirty" if git.get("dirty") else "")
 
 
 def is_run(d: Path) -> bool:
@@ -61,13 +84,56 @@ def flatten(tree, prefix: str = "") -> dict:
     return {prefix.rstrip("."): json.dumps(tree) if isinstance(tree, (list, dict)) else tree}
 
 
-def load_run(path: Path) -> Run:
+def read_choices(path: Path, raw: dict) -> tuple[dict, list[str]]:
+    """Group choices (hydra.runtime.choices; list groups such as `regularizer` from the config's
+    entries, which Hydra does not record) and the leaf keys overridden on the command line."""
+    choices, leaves = {}, []
+    hydra_file = path / ".hydra" / "hydra.yaml"
+    if hydra_file.is_file():
+        runtime = ((yaml.safe_load(hydra_file.read_text()) or {}).get("hydra") or {}).get("runtime") or {}
+        choices = {k: v for k, v in (runtime.get("choices") or {}).items() if not k.startswith("hydra/")}
+    groups = {p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "hydra"} if CONF_DIR.is_dir() else set()
+    for g in groups - set(choices):
+        if isinstance(raw.get(g), dict):   # a list group: its selected entries are its keys
+            choices[g] = "[" + ",".join(raw[g]) + "]"
+    over_file = path / ".hydra" / "overrides.yaml"
+    for item in (yaml.safe_load(over_file.read_text()) or []) if over_file.is_file() else []:
+        key = str(item).split("=", 1)[0].lstrip("+~")
+        if key not in groups and key not in choices and not key.startswith("hydra"):
+            leaves.append(key)
+    return choices, leaves
+
+
+def select_protocol(run: Run, evals: list[dict], protocol: str | None) -> list[dict]:
+    """Tag each eval line with its protocol hash; keep the lines of `protocol` (default: the last line's)."""
+    for e in evals:
+        if "protocol_hash" not in e:
+            e["protocol_hash"] = fingerprint(e["protocol"]) if isinstance(e.get("protocol"), dict) else None
+    run.protocol_hashes = list(dict.fromkeys(e["protocol_hash"] for e in evals))
+    if not evals:
+        return []
+    chosen = protocol if protocol is not None else evals[-1]["protocol_hash"]
+    kept = [e for e in evals if e["protocol_hash"] == chosen]
+    if kept:
+        run.protocol_hash, run.protocol = chosen, kept[-1].get("protocol")
+    return kept
+
+
+def load_run(path: Path, protocol: str | None = None) -> Run:
     run = Run(path)
     cfg_file = path / ".hydra" / "config.yaml"
-    if cfg_file.is_file():
-        run.config = flatten(yaml.safe_load(cfg_file.read_text()) or {})
+    raw = (yaml.safe_load(cfg_file.read_text()) or {}) if cfg_file.is_file() else {}
+    run.config = flatten(raw)
+    run.choices, run.override_keys = read_choices(path, raw)
+    prov = path / "provenance.json"
+    if prov.is_file():
+        try:
+            run.provenance = json.loads(prov.read_text())
+        except json.JSONDecodeError:
+            run.provenance = None
     run.metrics, bad_m = read_jsonl(path / "metrics.jsonl")
-    run.evals, bad_e = read_jsonl(path / "eval.jsonl")
+    evals, bad_e = read_jsonl(path / "eval.jsonl")
+    run.evals = select_protocol(run, evals, protocol)
     run.skipped_lines = bad_m + bad_e
     summary = path / "summary.json"
     if summary.is_file():
@@ -86,10 +152,14 @@ def load_run(path: Path) -> Run:
         if run.values.get("wall_s") is None:   # no summary yet: the last metrics line's clock
             run.values["wall_s"] = last.get("time")
     for m in METRICS:
-        vals = [e[m] for e in run.evals if isinstance(e.get(m), (int, float))]
-        if vals:
-            run.values[f"{m}_final"] = vals[-1]
-            run.values[f"{m}_best"] = min(vals) if m in ("fid", "kid") else max(vals)
+        rows = [e for e in run.evals if isinstance(e.get(m), (int, float))]
+        if rows:
+            run.values[f"{m}_final"] = rows[-1][m]
+            best = (min if m in LOWER_IS_BETTER else max)(rows, key=lambda e: e[m])
+            run.values[f"{m}_best"] = best[m]
+            if m == "fid":
+                run.values["fid_ci"] = rows[-1].get("fid_ci")
+                run.values["fid_ci_level"] = rows[-1].get("fid_ci_level", 0.95)
     return run
 
 

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from ganlab.data.base import DeviceBatches
 from ganlab.errors import ConfigError
 from ganlab.data.stream import LoaderBatches
+from ganlab.metrics.sampling import GSampler
 from ganlab.models.base import DOut, sample_prior
 from ganlab.regularizers.base import Regularizer, StepContext
 from ganlab.track.images import save_grid
@@ -56,7 +57,7 @@ class Trainer:
                  run_dir: Path, hardware: Hardware, loggers: list[Logger] = (),
                  evaluator: Evaluator | None = None, eval_every: int = 0, config: dict | None = None,
                  resume_keys: tuple[str, ...] = (), resume_from: Path | None = None, progress: bool = True,
-                 stats: Stats | None = None, dist: Dist | None = None):
+                 stats: Stats | None = None, dist: Dist | None = None, sampler: GSampler | None = None):
         settings.validate()
         self.g, self.d, self.loss, self.regs = g, d, loss, list(regularizers)
         self.g_fn, self.d_fn = hardware.compiled(g), hardware.compiled(d)
@@ -70,6 +71,7 @@ class Trainer:
         self.run_dir, self.loggers, self.evaluator, self.eval_every = Path(run_dir), list(loggers), evaluator, eval_every
         self.config, self.resume_keys, self.progress = config or {}, resume_keys, progress
         self.resume_from = resume_from
+        self.sampler = sampler or GSampler(device=hardware.device)   # how grids sample G (eval.g_mode)
         self.ema = EMA(g, settings.ema.decay, settings.ema.start) if settings.ema.enabled else None
         self.stats = stats if stats is not None else Stats(self.dist)   # setup() opened the readers
         self.stats.open("log")
@@ -251,10 +253,9 @@ class Trainer:
 
     @torch.no_grad()
     def sample(self) -> Path:
-        """The fixed-noise grid from G (EMA when on), rows = classes; batch statistics, buffers untouched."""
-        ys = self.fixed_y.split(256) if self.fixed_y is not None else [None] * len(self.fixed_z.split(256))
-        with frozen_buffers(self.g_eval), self.hw.autocast():
-            imgs = torch.cat([self.g_eval(z, y).float() for z, y in zip(self.fixed_z.split(256), ys)])
+        """The fixed-noise grid from G (EMA when on), rows = classes, sampled as evaluation samples it."""
+        with self.sampler.prepared(self.g_eval):
+            imgs = self.sampler.images(self.g_eval, self.fixed_z, self.fixed_y, self.hw.autocast)
         if not self.dist.main:   # every rank generates (SyncBatchNorm calls are collective), rank 0 writes
             return None
         path = save_grid(imgs, self.run_dir / "samples" / f"step_{self.step:07d}.png", self.grid_nrow)

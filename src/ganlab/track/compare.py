@@ -1,0 +1,148 @@
+"""What ganlab-compare shows: label columns from the user's choices, headline metrics, the protocol
+guard, and the two noises (sampling: each FID's bootstrap interval; seed: the spread across seeds),
+with a Welch test of each group's gap to a baseline group."""
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+
+from scipy import stats as scipy_stats
+from scipy.stats import norm
+
+from ganlab.metrics.protocol import differing
+from ganlab.track.runs import Run, differing_keys, group_runs, mean_std
+
+HEADLINE = ["fid", "fid_best", "is", "precision", "recall", "kimg", "wall"]
+EXTRA = ["kid", "density", "coverage", "mem_fraction", "img_s", "step"]
+SOURCE = {"fid": "fid_final", "fid_best": "fid_best", "is": "is_mean_final", "precision": "precision_final",
+          "recall": "recall_final", "kimg": "kimg", "wall": "wall_s", "kid": "kid_final", "density": "density_final",
+          "coverage": "coverage_final", "mem_fraction": "mem_fraction_final", "img_s": "img_s", "step": "step"}
+
+
+def fmt(v, digits: int = 4) -> str:
+    if isinstance(v, float):
+        return "-" if math.isnan(v) else f"{v:.{digits}g}"
+    return "-" if v is None else str(v)
+
+
+def fmt_wall(s) -> str:
+    if not isinstance(s, (int, float)):
+        return "-"
+    return f"{s / 3600:.1f}h" if s >= 3600 else (f"{s / 60:.1f}m" if s >= 60 else f"{s:.0f}s")
+
+
+def label_columns(runs: list[Run], show_all: bool = False) -> list[str]:
+    """The group choices that differ between runs, then the leaf keys that differ and are not
+    implied by a choice (under a differing group, or constant within every combination of the
+    differing choices) unless set on the command line. --all: every differing key."""
+    groups = sorted({k for r in runs for k in r.choices})
+    chosen = [g for g in groups if len({json.dumps(r.choices.get(g), default=str) for r in runs}) > 1]
+    overridden = {k for r in runs for k in r.override_keys}
+    leaves = []
+    for k in differing_keys(runs):
+        if show_all or k in overridden:
+            leaves.append(k)
+        elif any(k == g or k.startswith(g + ".") for g in chosen):
+            continue
+        elif chosen and all(len({json.dumps(r.config.get(k), default=str) for r in members}) == 1
+                            for _, members in group_runs_by(runs, chosen)):
+            continue
+        else:
+            leaves.append(k)
+    return [("+" + g if g == "experiment" else g) for g in chosen] + leaves
+
+
+def group_runs_by(runs: list[Run], keys: list[str]):
+    groups: dict[str, tuple[dict, list[Run]]] = {}
+    for r in runs:
+        label = {k: r.label(k) for k in keys}
+        groups.setdefault(json.dumps(label, default=str), (label, []))[1].append(r)
+    return list(groups.values())
+
+
+def protocol_check(runs: list[Run], allow_mixed: bool) -> tuple[str | None, str | None]:
+    """(error, note). Runs measured under different protocols are refused, or with allow_mixed
+    marked, naming the keys that differ."""
+    measured = [r for r in runs if r.protocol_hash]
+    hashes = Counter(r.protocol_hash for r in measured)
+    if len(hashes) <= 1:
+        return None, None
+    diff = differing([r.protocol or {} for r in measured])
+    keys = "; ".join(f"{k}: {' vs '.join(json.dumps(v) for v in vals)}" for k, vals in diff.items())
+    if not allow_mixed:
+        return (f"these runs were measured under {len(hashes)} different evaluation protocols ({keys}); "
+                f"their numbers are not comparable. Re-score them with ganlab-evaluate under one protocol, "
+                f"compare them apart, or pass --allow-mixed protocol to show them marked."), None
+    return None, f"mixed protocols (rows marked *): {keys}"
+
+
+def ci_text(v: dict) -> str:
+    ci = v.get("fid_ci")
+    fid = fmt(v.get("fid_final"))
+    return f"{fid} [{ci[0]:.3g},{ci[1]:.3g}]" if isinstance(ci, list) and len(ci) == 2 else fid
+
+
+def run_rows(runs: list[Run], labels: list[str], columns: list[str], mark: str | None) -> list[dict]:
+    rows = []
+    for r in runs:
+        row = {"run": r.path.name, "status": r.status, **{k: fmt(r.label(k)) for k in labels}, "_sort": r.values}
+        for c in columns:
+            v = r.values.get(SOURCE[c])
+            row[c] = ci_text(r.values) if c == "fid" else fmt_wall(v) if c == "wall" else fmt(v)
+        if mark:
+            row["protocol"] = (r.protocol_hash or "-") + ("*" if r.protocol_hash != mark else "")
+        rows.append(row)
+    return rows
+
+
+def sampling_sd(r: Run) -> float:
+    """The FID's sampling noise: its bootstrap interval as a standard deviation."""
+    ci, level = r.values.get("fid_ci"), r.values.get("fid_ci_level", 0.95)
+    if not (isinstance(ci, list) and len(ci) == 2):
+        return math.nan
+    return (ci[1] - ci[0]) / (2 * norm.ppf(0.5 + level / 2))
+
+
+def welch(a: list[float], b: list[float]) -> float:
+    """Welch's unequal-variance t-test p-value (two-sided); nan when either side has < 2 values."""
+    if len(a) < 2 or len(b) < 2:
+        return math.nan
+    return float(scipy_stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def group_rows(runs: list[Run], keys: list[str], columns: list[str], baseline: tuple[str, str] | None,
+               metric: str = "fid_final", alpha: float = 0.05) -> list[dict]:
+    """One row per group: mean ± seed sd (n) of each column, the mean sampling sd of FID, and with a
+    baseline the gap in `metric`, its Welch p-value and whether it exceeds the noise (p < alpha)."""
+    groups = group_runs_by(runs, keys)
+    base_vals = None
+    if baseline:
+        key, value = baseline
+        base = [m for label, members in groups if fmt(label.get(key)) == value for m in members]
+        if not base:
+            seen = sorted({fmt(label.get(key)) for label, _ in groups})
+            raise ValueError(f"--baseline {key}={value}: no group has it; {key} takes: {', '.join(seen)}")
+        base_vals = [v for v in (m.values.get(metric) for m in base) if isinstance(v, (int, float))]
+    rows = []
+    for label, members in groups:
+        row = {"run": f"{len(members)} runs", "status": ",".join(sorted({m.status for m in members})),
+               **{k: fmt(v) for k, v in label.items()}, "_sort": {}}
+        for c in columns:
+            mu, sd, n = mean_std([m.values.get(SOURCE[c]) for m in members])
+            text = fmt_wall(mu) if c == "wall" else fmt(mu)
+            row[c] = "-" if n == 0 else (f"{text} ±{sd:.2g} (n={n})" if n > 1 and c != "wall" else text)
+            row["_sort"][SOURCE[c]] = mu
+        samp, _, n = mean_std([sampling_sd(m) for m in members])
+        row["fid seed sd"] = row["fid"].split("±")[1].split(" ")[0] if "±" in row["fid"] else "-"
+        row["fid sampling sd"] = fmt(samp, 2) if n else "-"
+        if base_vals is not None:
+            vals = [v for v in (m.values.get(metric) for m in members) if isinstance(v, (int, float))]
+            mu, _, n = mean_std(vals)
+            b_mu = sum(base_vals) / len(base_vals) if base_vals else math.nan
+            p = welch(vals, base_vals)
+            row[f"Δ{metric}"] = "-" if not n else f"{mu - b_mu:+.3g}"
+            row["p (Welch)"] = "n<2" if math.isnan(p) else f"{p:.2g}"
+            row["beyond noise"] = "-" if math.isnan(p) else ("yes" if p < alpha else "no")
+        rows.append(row)
+    return rows
