@@ -20,6 +20,7 @@ train: $(STAMP)
 	$(BIN)/ganlab-train $(ARGS)
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests
 	$(BIN)/python -m pytest tests
 
 bench: $(STAMP)   # make bench ARGS=data | make bench ARGS=step (ARGS="step --recipes dcgan_digits --steps 50")

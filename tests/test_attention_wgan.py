@@ -8,9 +8,9 @@ import torch.nn as nn
 
 from conftest import run
 from ganlab.models.attention_unet import AttentionGate, AttentionUNetGenerator
+from ganlab.models.base import DOut
 from ganlab.models.catalog import attention_wgan
 from ganlab.models.layers import SelfAttention
-from ganlab.models.base import DOut
 from ganlab.regularizers.base import StepContext
 from ganlab.regularizers.diversity import FeatureDiversity, diversity_loss
 from ganlab.track.stats import Stats

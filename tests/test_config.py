@@ -105,6 +105,7 @@ def test_a_group_chosen_on_the_command_line_wins_over_the_presets_settings(optio
 def test_ganlab_train_records_the_config_it_ran(tmp_path):
     import subprocess
     import sys
+
     import yaml
     out = tmp_path / "run"
     subprocess.run([sys.executable, "-m", "ganlab.cli.train", "+experiment=unet_digits", "eval=none", "model.ch=8",

@@ -1,6 +1,5 @@
 """Datasets: image folders (decode once, cache, bad input), torchvision sets offline, subsets."""
 import os
-import time
 
 import numpy as np
 import pytest
@@ -10,8 +9,8 @@ from PIL import Image
 from conftest import run
 from ganlab.data import folder
 from ganlab.data.base import DeviceBatches
-from ganlab.data.stream import LoaderBatches, batches_for
 from ganlab.data.digits import digits
+from ganlab.data.stream import LoaderBatches, batches_for
 from ganlab.data.subsets import subset_indices
 from ganlab.registry import DATASETS
 

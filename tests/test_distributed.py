@@ -48,7 +48,7 @@ def reg_tensors(regs: list[dict], extra: bool = True) -> list[torch.Tensor]:
     """Every tensor in the regularizers' state dicts (extra state too: APA's pseudo-reals, per rank)."""
     out = []
     for state in regs:
-        for k, v in state.items():
+        for v in state.values():
             if torch.is_tensor(v):
                 out.append(v)
             elif extra and isinstance(v, dict):

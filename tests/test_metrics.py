@@ -7,6 +7,7 @@ import pytest
 import scipy.linalg
 import torch
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+from torch_fidelity.metric_isc import isc_features_to_metric
 
 from conftest import run
 from ganlab.cli import evaluate as evaluate_cli
@@ -16,7 +17,6 @@ from ganlab.metrics import extractors
 from ganlab.metrics.evaluator import Evaluator, fid_from_features
 from ganlab.metrics.extractors import Extractor, load_digit_net
 from ganlab.models.dcgan import DCGANGenerator
-from torch_fidelity.metric_isc import isc_features_to_metric
 
 
 def frechet_numpy(a, b):
@@ -149,8 +149,9 @@ def test_training_evaluates_writes_eval_jsonl_and_best_checkpoint(tmp_path):
 def test_evaluate_and_sample_commands(tmp_path, capsys):
     _, d = run(tmp_path / "run", ["train.steps=1"])
     (d / ".hydra").mkdir()
-    from conftest import TINY, TINY_DCGAN, compose_cfg
     from omegaconf import OmegaConf
+
+    from conftest import TINY, TINY_DCGAN, compose_cfg
     OmegaConf.save(compose_cfg(TINY + TINY_DCGAN + ["train.steps=1"]), d / ".hydra/config.yaml")
     evaluate_cli.main([str(d), "--num-samples", "40", "--device", "cpu"])
     line = json.loads((d / "eval.jsonl").read_text().splitlines()[-1])

@@ -7,8 +7,8 @@ from conftest import run
 from ganlab.losses import BCELoss
 from ganlab.models.base import DOut
 from ganlab.models.catalog import unet_gan
-from ganlab.models.unet import UNetDiscriminator
 from ganlab.models.layers import has_spectral_norm
+from ganlab.models.unet import UNetDiscriminator
 from ganlab.regularizers.base import StepContext, setup_all
 from ganlab.regularizers.cutmix import CutMix, cutmix_mask
 from ganlab.regularizers.diffaugment import DiffAugment

@@ -9,14 +9,13 @@ from omegaconf import DictConfig
 
 import ganlab.data  # noqa: F401  (registers datasets)
 import ganlab.losses  # noqa: F401
+import ganlab.metrics.extractors  # noqa: F401
 import ganlab.models  # noqa: F401
 import ganlab.optimizers  # noqa: F401
 import ganlab.regularizers  # noqa: F401
-import ganlab.metrics.extractors  # noqa: F401
 import ganlab.track.jsonl  # noqa: F401  (registers loggers)
 import ganlab.track.wandb  # noqa: F401
-from ganlab.config import (RESUME_KEYS, EvalSchema, HardwareSchema, plain, run_settings, split_name, train_settings,
-                           validated)
+from ganlab.config import RESUME_KEYS, EvalSchema, HardwareSchema, plain, run_settings, split_name, train_settings, validated
 from ganlab.data.stream import batches_for
 from ganlab.data.subsets import FRACTION_KEYS, take_fraction
 from ganlab.errors import ConfigError

@@ -97,7 +97,7 @@ def main() -> None:
     """The console script: user errors as one line (cli/errors.py). Under torchrun or srun, ranks > 0
     make no Hydra output directory of their own (the Hydra + DDP dated-directory pitfall): rank 0's run
     directory is broadcast to them."""
-    from torch.distributed.elastic.multiprocessing.errors import record   # torchrun names the failed rank
+    from torch.distributed.elastic.multiprocessing.errors import record  # torchrun names the failed rank
     sys.argv += rank_overrides(sys.argv[1:])
     record(command("ganlab-train", hydra=True)(hydra_main))()
 

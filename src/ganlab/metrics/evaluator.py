@@ -56,7 +56,7 @@ class Evaluator:
             raise ValueError(f"eval.fid_ci must be a level in [0, 1) (0 = off), got {fid_ci}")
         metrics = list(metrics)
         if "is" in metrics and not extractor.fidelity.features_list[1:]:
-            warnings.warn(f"eval.metrics has 'is' but extractor '{extractor.name}' gives no class logits; IS skipped")
+            warnings.warn(f"eval.metrics has 'is' but extractor '{extractor.name}' gives no class logits; IS skipped", stacklevel=2)
             metrics.remove("is")
         self.extractor, self.reference, self.metrics = extractor, reference, metrics
         self.pr_extractor = pr_extractor or extractor

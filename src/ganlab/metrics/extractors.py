@@ -22,6 +22,7 @@ from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
 from ganlab.registry import EXTRACTORS
 
+
 def cache_dir() -> Path:
     return Path(os.environ.get("GANLAB_CACHE", Path.home() / ".cache" / "ganlab"))
 

@@ -6,8 +6,7 @@ keyword argument taken from the `model` config group.
 from __future__ import annotations
 
 from ganlab.models.attention_unet import AttentionUNetGenerator
-from ganlab.models.biggan import (BigGANDeepDiscriminator, BigGANDeepGenerator, BigGANDiscriminator,
-                                  BigGANGenerator)
+from ganlab.models.biggan import BigGANDeepDiscriminator, BigGANDeepGenerator, BigGANDiscriminator, BigGANGenerator
 from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganlab.models.unet import UNetDiscriminator
 from ganlab.registry import MODELS

@@ -12,7 +12,6 @@ pixel_logits (B, 1, H, W). Spectral norm on every other layer.
 """
 from __future__ import annotations
 
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F

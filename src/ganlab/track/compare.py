@@ -11,7 +11,7 @@ from scipy import stats as scipy_stats
 from scipy.stats import norm
 
 from ganlab.metrics.protocol import differing
-from ganlab.track.runs import Run, differing_keys, group_runs, mean_std
+from ganlab.track.runs import Run, differing_keys, mean_std
 
 HEADLINE = ["fid", "fid_best", "is", "precision", "recall", "kimg", "wall"]
 EXTRA = ["kid", "density", "coverage", "mem_fraction", "img_s", "step"]

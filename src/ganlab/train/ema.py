@@ -15,7 +15,7 @@ class EMA:
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
         beta = self.decay if step >= self.start else 0.0   # a plain copy before `start`
-        for (name, ema_t), src in zip(self.model.state_dict().items(), model.state_dict().values()):
+        for ema_t, src in zip(self.model.state_dict().values(), model.state_dict().values()):
             if ema_t.dtype.is_floating_point:
                 ema_t.lerp_(src, 1.0 - beta)
             else:

@@ -17,8 +17,8 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from ganlab.data.base import DeviceBatches
-from ganlab.errors import ConfigError
 from ganlab.data.stream import LoaderBatches
+from ganlab.errors import ConfigError
 from ganlab.metrics.sampling import GSampler
 from ganlab.models.base import DOut, sample_prior
 from ganlab.regularizers.base import Regularizer, StepContext
