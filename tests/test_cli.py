@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 TINY = ["progress=false", "train.batch_size=8", "dataset.image_size=16", "model.g_width=8",
-        "model.d_width=8", "train.log_every=1", "hardware=cpu"]
+        "model.d_width=8", "train.log_every=1", "hardware=cpu", "eval=none"]   # evaluation is tested in test_evaluation
 
 
 def ganlab_train(args, cwd):

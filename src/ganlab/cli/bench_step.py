@@ -67,7 +67,7 @@ def recipe_cfg(recipe: str, overrides: list[str]):
 def fit_rate(cfg, steps: int, warmup: int, run_dir: Path) -> tuple[float, object]:
     """Trainer.fit's own img/s over `steps` iterations after `warmup` ones; -> (img/s, trainer)."""
     with open_dict(cfg):
-        cfg.train.steps, cfg.resume = warmup, None
+        cfg.train.steps, cfg.train.epochs, cfg.resume = warmup, None, None   # steps, not the preset's epochs
         cfg.train.log_every = cfg.train.sample_every = cfg.train.ckpt_every = 10 ** 9
     trainer = build(cfg, run_dir)
     trainer.fit()
