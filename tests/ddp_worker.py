@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
@@ -31,9 +32,10 @@ EVAL = ["eval.every=4", "eval.extractor=test_tiny", "eval.num_samples=30", "eval
 @EXTRACTORS.register("test_tiny")
 class TinyExtractor:
     """16 pixel values as features: enough for FID's arithmetic, nothing to train or download."""
-    name = "test_tiny"
+    name, weights, resize = "test_tiny", "none", "none"
+    fidelity = SimpleNamespace(features_list=["features", "logits"])   # what the evaluator asks of an extractor
 
-    def __init__(self, device="cpu", inception_weights=None):
+    def __init__(self, device="cpu", **weights):
         self.device = device
 
     def __call__(self, images, batch_size: int = 250) -> dict:

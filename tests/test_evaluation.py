@@ -12,7 +12,7 @@ from conftest import TINY, TINY_DCGAN, compose_cfg, run
 from ganlab.cli import evaluate as evaluate_cli
 from ganlab.cli import sample as sample_cli
 from ganlab.cli.build import resolve_extractors
-from ganlab.config import EvalSchema
+from ganlab.config import EvalSchema, validated
 from ganlab.data.digits import digits
 from ganlab.metrics import neighbours
 from ganlab.metrics.evaluator import Evaluator
@@ -153,7 +153,7 @@ def test_protocol_hash_changes_with_the_sampling_mode_only():
 
 
 def test_fid_extractor_comes_from_the_dataset_declaration():
-    ev = EvalSchema()
+    ev = validated(EvalSchema, compose_cfg([]).eval, "eval")     # eval/default.yaml: extractor auto
     assert resolve_extractors(ev, "digits") == ("digits", "digits")
     assert resolve_extractors(ev, "cifar10") == ("inception", "vgg16")
     ev.extractor = "dinov2"
