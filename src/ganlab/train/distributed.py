@@ -13,8 +13,12 @@ import datetime
 import os
 import socket
 import subprocess
+import tempfile
+import time
+import traceback
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -230,16 +234,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _rank_main(index: int, fn, args: tuple, world: int, port: int) -> None:
+def _rank_main(index: int, fn, args: tuple, world: int, port: int, errors: str) -> None:
     os.environ.update(RANK=str(index), LOCAL_RANK=str(index), WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     if "OMP_NUM_THREADS" not in os.environ:   # as torchrun does: N ranks share the cores, not N x all of them
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     try:
         fn(*args)
+    except BaseException:
+        # when is part of the record: a crash makes its peers fail too ("connection closed by peer"),
+        # always later, and launch() reports the first failure, the cause
+        (Path(errors) / str(index)).write_text(f"{time.time()}\n{traceback.format_exc()}")
+        raise
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def first_failure(errors: str) -> tuple[int, str] | None:
+    """(rank, traceback) of the rank that failed first, from the files _rank_main writes."""
+    found = []
+    for f in Path(errors).iterdir():
+        when, _, trace = f.read_text().partition("\n")
+        found.append((float(when), int(f.name), trace))
+    return min(found)[1:] if found else None
 
 
 class RankFailed(RuntimeError):
@@ -250,14 +268,18 @@ def launch(nprocs: int, fn, args: tuple = ()) -> None:
     """Run fn(*args) in nprocs fresh processes on this machine, one rank each. When one rank fails the
     others are stopped at once and RankFailed names it and carries its traceback."""
     import torch.multiprocessing as mp
-    try:
-        mp.start_processes(_rank_main, args=(fn, args, nprocs, free_port()), nprocs=nprocs, start_method="spawn")
-    except mp.ProcessRaisedException as e:
-        raise RankFailed(f"rank {e.error_index} of {nprocs} failed and the other ranks were stopped; "
-                         f"its error:\n{e.msg.strip()}") from None
-    except mp.ProcessExitedException as e:
-        raise RankFailed(f"rank {e.error_index} of {nprocs} died ({e.signal_name or f'exit code {e.exit_code}'}) "
-                         f"and the other ranks were stopped") from None
+    with tempfile.TemporaryDirectory(prefix="ganlab-ranks-") as errors:
+        try:
+            mp.start_processes(_rank_main, args=(fn, args, nprocs, free_port(), errors), nprocs=nprocs,
+                               start_method="spawn")
+            return
+        except mp.ProcessRaisedException as e:
+            rank, trace = first_failure(errors) or (e.error_index, e.msg)
+            raise RankFailed(f"rank {rank} of {nprocs} failed and the other ranks were stopped; "
+                             f"its error:\n{trace.strip()}") from None
+        except mp.ProcessExitedException as e:
+            raise RankFailed(f"rank {e.error_index} of {nprocs} died ({e.signal_name or f'exit code {e.exit_code}'}) "
+                             f"and the other ranks were stopped") from None
 
 
 def rank_overrides(argv: list[str], env=None) -> list[str]:
