@@ -1,13 +1,13 @@
 import pytest
 import torch
 
+from ganlab.cli.build import model_pair
 from ganlab.models.layers import has_spectral_norm
-from ganlab.registry import MODELS
 
 
 @pytest.mark.parametrize("size", [32, 64, 128])
 def test_biggan_deep_shapes_and_features(size):
-    g, d = MODELS.build("biggan_deep", image_size=size, channels=3, num_classes=10, ch=4, depth=1, g_attn=16, d_attn=16)
+    g, d = model_pair("biggan_deep", image_size=size, channels=3, num_classes=10, ch=4, depth=1, g_attn=16, d_attn=16)
     y = torch.tensor([1, 7])
     x = g(torch.randn(2, 128), y)
     out = d(x, y)
@@ -16,7 +16,7 @@ def test_biggan_deep_shapes_and_features(size):
 
 
 def test_biggan_conditioning_and_spectral_norm():
-    g, d = MODELS.build("biggan_deep", image_size=32, channels=1, num_classes=10, ch=4, depth=1)
+    g, d = model_pair("biggan_deep", image_size=32, channels=1, num_classes=10, ch=4, depth=1)
     g.eval()
     z = torch.randn(2, 128)
     assert not torch.allclose(g(z, torch.tensor([0, 0])), g(z, torch.tensor([9, 9])))
@@ -28,28 +28,28 @@ def test_biggan_conditioning_and_spectral_norm():
 
 def test_biggan_attention_is_placed_at_the_requested_resolution():
     from ganlab.models.layers import SelfAttention
-    g, d = MODELS.build("biggan_deep", image_size=32, channels=3, ch=4, depth=1, g_attn=16, d_attn=0)
+    g, d = model_pair("biggan_deep", image_size=32, channels=3, ch=4, depth=1, g_attn=16, d_attn=0)
     assert sum(isinstance(m, SelfAttention) for m in g.modules()) == 1
     assert sum(isinstance(m, SelfAttention) for m in d.modules()) == 0
 
 
 def test_biggan_rejects_unsupported_sizes():
     with pytest.raises(ValueError, match="biggan_deep cannot make image_size=48; supported: 16, 32, 64, 128"):
-        MODELS.build("biggan_deep", image_size=48, channels=3)
+        model_pair("biggan_deep", image_size=48, channels=3)
 
 
 def test_biggan_refuses_attention_at_a_resolution_it_never_reaches():
     with pytest.raises(ValueError, match="d_attn=16 is not a resolution"):
-        MODELS.build("biggan_deep", image_size=16, channels=3, ch=4, depth=1, g_attn=8, d_attn=16)
+        model_pair("biggan_deep", image_size=16, channels=3, ch=4, depth=1, g_attn=8, d_attn=16)
     with pytest.raises(ValueError, match="g_attn=12 is not a resolution"):
-        MODELS.build("biggan_deep", image_size=16, channels=3, ch=4, depth=1, g_attn=12, d_attn=8)
+        model_pair("biggan_deep", image_size=16, channels=3, ch=4, depth=1, g_attn=12, d_attn=8)
 
 
 def test_biggan_has_the_parameter_count_of_biggan_pytorch_cifar():
     """ajbrock/BigGAN-PyTorch BigGAN.py (G_arch[32], D_arch[32], wide D, per-BN class embeddings, not shared)
     as scripts/launch_cifar_ema.sh runs it: ch 64, 10 classes, no attention. Counted from the source's layer
     shapes: G 4,304,387 and D 4,207,361 (the 4.30M / 4.21M of the DiffAugment/AugSelf CIFAR tables)."""
-    g, d = MODELS.build("biggan", image_size=32, channels=3, num_classes=10)
+    g, d = model_pair("biggan", image_size=32, channels=3, num_classes=10)
     n_g, n_d = (sum(p.numel() for p in m.parameters()) for m in (g, d))
     assert n_g == pytest.approx(4.30e6, rel=0.01) and n_d == pytest.approx(4.21e6, rel=0.01)
     assert (n_g, n_d) == (4_304_387, 4_207_361)
@@ -57,7 +57,7 @@ def test_biggan_has_the_parameter_count_of_biggan_pytorch_cifar():
 
 @pytest.mark.parametrize("size", [16, 32, 64])
 def test_biggan_makes_images_and_scores_them_per_class(size):
-    g, d = MODELS.build("biggan", image_size=size, channels=1, num_classes=10, ch=4, d_attn=8 if size > 16 else 0)
+    g, d = model_pair("biggan", image_size=size, channels=1, num_classes=10, ch=4, d_attn=8 if size > 16 else 0)
     z, y = torch.randn(3, g.z_dim), torch.tensor([0, 4, 9])
     x = g(z, y)
     assert x.shape == (3, 1, size, size) and x.abs().max() <= 1

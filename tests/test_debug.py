@@ -5,6 +5,8 @@ import pytest
 import torch
 
 from conftest import compose_cfg, run
+from ganlab.cli.build import model_pair
+from ganlab.registry import DATASETS
 from ganlab.train import checkpoint as ckpt
 from ganlab.train.debug import OneBatch
 
@@ -46,3 +48,24 @@ def test_profile_writes_a_trace_and_prints_the_top_ops(tmp_path, capsys):
     assert any(e.get("name", "").startswith("aten::conv") for e in trace["traceEvents"])
     out = capsys.readouterr().out
     assert "Self CPU" in out and "aten::" in out and "profile: trace written to" in out
+
+
+def test_overfit_g_reproduces_the_batch(tmp_path):
+    """After +debug=overfit, G's samples sit on the fixed batch: their nearest image among the batch and
+    as many other digits of the same classes is a batch image (chance: one half)."""
+    _, d = run(tmp_path, ["+debug=overfit", "train.steps=1000", "train.log_every=100", "train.sample_every=1000",
+                          "train.ckpt_every=1000", "model.g_width=16", "model.d_width=16"], tiny_model=False)
+    state = ckpt.load(d)
+    real, y = state["data"]["batch"]
+    data = DATASETS.build("digits", image_size=16)
+    pool = data.images.float() / 127.5 - 1
+    in_batch = torch.cdist(pool.flatten(1), real.flatten(1)).min(1).values < 1e-4
+    others = torch.stack([pool[(data.labels == c) & ~in_batch][i] for i, c in enumerate(y.tolist())])
+    g, _ = model_pair("dcgan", 16, 1, 10, g_width=16, d_width=16)
+    g.load_state_dict(state["g"])
+    g.eval()
+    labels = y[torch.randint(len(y), (64,), generator=torch.Generator().manual_seed(0))]
+    with torch.no_grad():
+        fake = g(torch.randn(64, 100, generator=torch.Generator().manual_seed(1)), labels)
+    nearest = torch.cdist(fake.flatten(1), torch.cat([real, others]).flatten(1)).argmin(1)
+    assert (nearest < len(real)).float().mean() >= 0.9

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from conftest import run
-from ganlab.registry import MODELS
+from ganlab.cli.build import model_pair
 from ganlab.train import checkpoint as ckpt
 from ganlab.train.finetune import frozen_parameters, init_from
 
@@ -14,7 +14,7 @@ HEADS = ("head.", "pixel_out.", "pixel_embed.")
 
 @pytest.mark.parametrize("model", sorted(SMALL))
 def test_every_discriminator_lists_its_blocks_input_first(model):
-    _, d = MODELS.build(model, image_size=16, channels=1, num_classes=10, conditional=True, **SMALL[model])
+    _, d = model_pair(model, image_size=16, channels=1, num_classes=10, conditional=True, **SMALL[model])
     blocks = d.ordered_blocks()
     in_blocks = [p for b in blocks for p in b.parameters()]
     assert len(in_blocks) == len({id(p) for p in in_blocks})            # no parameter in two blocks
@@ -34,8 +34,8 @@ def test_every_discriminator_lists_its_blocks_input_first(model):
 def test_init_from_loads_g_d_and_ema(tmp_path):
     run(tmp_path / "src", ["train.steps=2", "train.ema.start=0"])
     state = ckpt.load(tmp_path / "src")
-    g, d = MODELS.build("dcgan", image_size=16, channels=1, num_classes=10, conditional=True, g_width=8, d_width=8)
-    ema, _ = MODELS.build("dcgan", image_size=16, channels=1, num_classes=10, conditional=True, g_width=8, d_width=8)
+    g, d = model_pair("dcgan", image_size=16, channels=1, num_classes=10, conditional=True, g_width=8, d_width=8)
+    ema, _ = model_pair("dcgan", image_size=16, channels=1, num_classes=10, conditional=True, g_width=8, d_width=8)
     fresh = init_from(tmp_path / "src", g, d, ema)
     assert fresh == {"g": [], "d": [], "ema": []}
     for module, part in ((g, "g"), (d, "d"), (ema, "ema")):
@@ -46,7 +46,7 @@ def test_init_from_loads_g_d_and_ema(tmp_path):
 
 def test_init_from_keeps_fresh_tensors_of_another_shape_and_names_them(tmp_path):
     run(tmp_path / "src", ["train.steps=1"])
-    g, d = MODELS.build("dcgan", image_size=16, channels=1, num_classes=0, g_width=8, d_width=8)   # unconditional
+    g, d = model_pair("dcgan", image_size=16, channels=1, num_classes=0, g_width=8, d_width=8)   # unconditional
     fresh = init_from(tmp_path / "src", g, d, None)
     assert fresh == {"g": ["net.0.weight"], "d": []}     # z only: the first layer has fewer input channels
     with pytest.raises(FileNotFoundError, match="init_from=.*nowhere"):
@@ -68,7 +68,7 @@ def test_freeze_d_keeps_the_first_blocks_of_a_fine_tuned_run(tmp_path):
 
 
 def test_freeze_d_beyond_the_blocks_names_the_choices():
-    _, d = MODELS.build("dcgan", image_size=16, channels=1, g_width=8, d_width=8)
+    _, d = model_pair("dcgan", image_size=16, channels=1, g_width=8, d_width=8)
     with pytest.raises(ValueError, match=r"train.freeze_d=3: this discriminator has 2 blocks; choose 0..2"):
         frozen_parameters(d, 3)
     assert all(not p.requires_grad for p in frozen_parameters(d, 2))

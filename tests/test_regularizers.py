@@ -5,9 +5,8 @@ import pytest
 import torch
 
 from conftest import TINY, TINY_DCGAN, compose_cfg, run
-from ganlab.cli.build import build
+from ganlab.cli.build import build, model_pair
 from ganlab.models.base import DOut
-from ganlab.registry import MODELS
 from ganlab.regularizers.apa import APA
 from ganlab.regularizers.augself import AugSelf
 from ganlab.regularizers.base import StepContext, setup_all
@@ -57,7 +56,7 @@ def ctx_for(d, real, fake, aug, y=None):
 
 
 def test_augself_heads_receive_gradients_and_join_d_optimizer(tmp_path):
-    _, d = MODELS.build("biggan_deep", image_size=32, channels=1, ch=4, depth=1)
+    _, d = model_pair("biggan_deep", image_size=32, channels=1, ch=4, depth=1)
     aug = DiffAugment(policy=["color", "translation", "cutout"])
     reg = AugSelf()
     setup_all([aug, reg], d, Stats())
@@ -78,7 +77,7 @@ def test_augself_heads_receive_gradients_and_join_d_optimizer(tmp_path):
 
 
 def test_augself_regresses_what_the_augmenters_declare_and_fails_at_build_without_one():
-    _, d = MODELS.build("biggan_deep", image_size=32, channels=1, ch=4, depth=1)
+    _, d = model_pair("biggan_deep", image_size=32, channels=1, ch=4, depth=1)
     reg = AugSelf()
     setup_all([DiffAugment(policy=["translation"]), reg], d, Stats())
     assert {k: h.out_features for k, h in reg.heads.items()} == {"translation": 2}

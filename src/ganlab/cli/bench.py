@@ -74,10 +74,9 @@ def ganlab_rates(root: Path, batch: int, workers: int, epochs: int) -> tuple[flo
 
 
 def train_step_rate(batch: int, steps: int = 5) -> float:
-    import ganlab.losses  # noqa: F401
-    import ganlab.models  # noqa: F401
-    from ganlab.registry import LOSSES, MODELS
-    g, d = MODELS.build("dcgan", image_size=64, channels=3, g_width=64, d_width=64)
+    from ganlab.cli.build import model_pair
+    from ganlab.registry import LOSSES
+    g, d = model_pair("dcgan", image_size=64, channels=3, g_width=64, d_width=64)
     loss = LOSSES.build("bce")
     og, od = torch.optim.Adam(g.parameters()), torch.optim.Adam(d.parameters())
     x = torch.randn(batch, 3, 64, 64)

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 import ganlab.data  # noqa: F401  (registers datasets)
 import ganlab.losses  # noqa: F401
@@ -21,6 +21,7 @@ from ganlab.data.subsets import FRACTION_KEYS, take_fraction
 from ganlab.errors import ConfigError
 from ganlab.registry import DATASETS, EXTRACTORS, LOGGERS, LOSSES, MODELS, OPTIMIZERS, REGULARIZERS, SCHEDULERS
 from ganlab.regularizers.base import setup_all
+from ganlab.track.runs import CONF_DIR
 from ganlab.track.stats import Stats
 from ganlab.train.debug import OneBatch
 from ganlab.train.distributed import Dist, convert_sync_bn
@@ -45,6 +46,13 @@ def build_models(cfg: DictConfig, data):
     name, kwargs = split_name(cfg.model, "model")
     return MODELS.build(name, image_size=data.image_size, channels=data.channels,
                         num_classes=data.num_classes, **kwargs)
+
+
+def model_pair(name: str, image_size: int, channels: int, num_classes: int = 0, **overrides):
+    """(G, D) from conf/model/NAME.yaml with these keys changed: a model outside a composed config
+    (benchmarks, tests) still takes its defaults from the one place they live."""
+    _, kwargs = split_name(OmegaConf.merge(OmegaConf.load(CONF_DIR / "model" / f"{name}.yaml"), overrides), "model")
+    return MODELS.build(name, image_size=image_size, channels=channels, num_classes=num_classes, **kwargs)
 
 
 def build_regularizers(cfg: DictConfig, d, stats: Stats) -> list:

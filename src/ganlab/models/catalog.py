@@ -1,7 +1,8 @@
 """Model registry entries: each builds a (generator, discriminator) pair.
 
-The dataset supplies image_size, channels and num_classes; everything else is a typed
-keyword argument taken from the `model` config group.
+The dataset supplies image_size, channels and num_classes; everything else is a typed, required
+keyword argument taken from the `model` config group. The defaults live in one place, conf/model/NAME.yaml
+(`ganlab.cli.build.model_pair` builds a pair from it outside Hydra).
 """
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from ganlab.registry import MODELS
 
 
 @MODELS.register("dcgan")
-def dcgan(image_size: int, channels: int, num_classes: int = 0, conditional: bool = False,
-          z_dim: int = 100, g_width: int = 64, d_width: int = 64, d_norm: str = "batch",
-          spectral_norm: bool = False, embed_dim: int = 32):
+def dcgan(image_size: int, channels: int, num_classes: int = 0, *, conditional: bool,
+          z_dim: int, g_width: int, d_width: int, d_norm: str,
+          spectral_norm: bool, embed_dim: int):
     classes = num_classes if conditional else 0
     g = DCGANGenerator(z_dim, image_size, channels, g_width, classes, embed_dim)
     d = DCGANDiscriminator(image_size, channels, d_width, classes, d_norm, spectral_norm)
@@ -23,8 +24,8 @@ def dcgan(image_size: int, channels: int, num_classes: int = 0, conditional: boo
 
 
 @MODELS.register("biggan")
-def biggan(image_size: int, channels: int, num_classes: int = 0, conditional: bool = True, ch: int = 64,
-           z_dim: int = 128, g_attn: int = 0, d_attn: int = 0, spectral_norm: bool = True, init: str = "normal"):
+def biggan(image_size: int, channels: int, num_classes: int = 0, *, conditional: bool, ch: int,
+           z_dim: int, g_attn: int, d_attn: int, spectral_norm: bool, init: str):
     """BigGAN (not deep), BigGAN-PyTorch's CIFAR model: G 4.30M / D 4.21M parameters at ch 64, 32 px, 10 classes."""
     classes = num_classes if conditional else 0
     g = BigGANGenerator(image_size, channels, classes, ch, z_dim, g_attn, spectral_norm, init)
@@ -33,9 +34,9 @@ def biggan(image_size: int, channels: int, num_classes: int = 0, conditional: bo
 
 
 @MODELS.register("biggan_deep")
-def biggan_deep(image_size: int, channels: int, num_classes: int = 0, conditional: bool = True, ch: int = 64,
-                z_dim: int = 128, shared_dim: int = 128, depth: int = 2, g_attn: int = 16, d_attn: int = 16,
-                spectral_norm: bool = True, init: str = "ortho"):
+def biggan_deep(image_size: int, channels: int, num_classes: int = 0, *, conditional: bool, ch: int,
+                z_dim: int, shared_dim: int, depth: int, g_attn: int, d_attn: int,
+                spectral_norm: bool, init: str):
     classes = num_classes if conditional else 0
     g = BigGANDeepGenerator(image_size, channels, classes, ch, z_dim, shared_dim, depth, g_attn, spectral_norm, init)
     d = BigGANDeepDiscriminator(image_size, channels, classes, ch, depth, d_attn, True, init)
@@ -43,8 +44,8 @@ def biggan_deep(image_size: int, channels: int, num_classes: int = 0, conditiona
 
 
 @MODELS.register("unet_gan")
-def unet_gan(image_size: int, channels: int, num_classes: int = 0, conditional: bool = False, ch: int = 64,
-             z_dim: int = 128, g_attn: int = 0, d_attn: int = 0, spectral_norm: bool = True, init: str = "ortho"):
+def unet_gan(image_size: int, channels: int, num_classes: int = 0, *, conditional: bool, ch: int,
+             z_dim: int, g_attn: int, d_attn: int, spectral_norm: bool, init: str):
     """U-Net GAN (boschresearch/unetgan): BigGAN's (non-deep) generator, self-modulated by z when
     unconditional, and a U-Net discriminator (global + per-pixel logits)."""
     classes = num_classes if conditional else 0
@@ -54,9 +55,9 @@ def unet_gan(image_size: int, channels: int, num_classes: int = 0, conditional: 
 
 
 @MODELS.register("attention_wgan")
-def attention_wgan(image_size: int, channels: int, num_classes: int = 0, conditional: bool = False, ch: int = 32,
-                   d_ch: int = 32, z_dim: int = 128, embed_dim: int = 32, g_attn: int = 16, d_attn: int = 16,
-                   d_depth: int = 1, init: str = "normal"):
+def attention_wgan(image_size: int, channels: int, num_classes: int = 0, *, conditional: bool, ch: int,
+                   d_ch: int, z_dim: int, embed_dim: int, g_attn: int, d_attn: int,
+                   d_depth: int, init: str):
     """Attention WGAN: an attention U-Net generator and a residual critic with self-attention and no
     normalisation layers (BigGAN-deep's discriminator without spectral norm), for the gradient penalty."""
     classes = num_classes if conditional else 0
