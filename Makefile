@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/python -m pytest tests
 
-bench: $(STAMP)   # make bench ARGS=data | make bench ARGS=step (ARGS="step --recipes dcgan_digits --steps 50")
+bench: $(STAMP)   # make bench ARGS=recipes | make bench ARGS=data | make bench ARGS=step (ARGS="step --recipes dcgan_digits --steps 50")
 	$(BIN)/ganlab-bench $(ARGS)
 
 clean:

@@ -1,4 +1,4 @@
-"""ganlab-bench step: training img/s per recipe (see cli/bench_step.py). ganlab-bench data: images/second of the usual torchvision ImageFolder + DataLoader against
+"""ganlab-bench recipes: the digits preset suite, trained and scored (see cli/bench_recipes.py). ganlab-bench step: training img/s per recipe (see cli/bench_step.py). ganlab-bench data: images/second of the usual torchvision ImageFolder + DataLoader against
 ganlab's image-folder paths (storage=memory: first epoch = decode + cache, then cached epochs sliced
 on the device; storage=stream: DataLoader workers decode every batch), and the rate one DCGAN 64x64
 training step consumes, so the data path is never the bottleneck."""
@@ -97,22 +97,27 @@ def train_step_rate(batch: int, steps: int = 5) -> float:
 @command("ganlab-bench")
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="ganlab-bench", description=__doc__)
-    p.add_argument("what", choices=["data", "step"])
+    p.add_argument("what", choices=["data", "step", "recipes"])
     p.add_argument("--n", type=int, default=10000, help="PNG files to make")
     p.add_argument("--dir", type=Path, default=Path("bench_data"), help="where the PNG folder is made (kept)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--epochs", type=int, default=3, help="cached epochs to time")
-    p.add_argument("--recipes", default="", help="step: comma-separated presets (default: one per architecture)")
+    p.add_argument("--recipes", default="", help="step: comma-separated presets (default: one per architecture); recipes: (default: every digits preset)")
     p.add_argument("--settings", default="fp32,bf16,channels_last,compile", help="step: which columns to time")
     p.add_argument("--steps", type=int, default=20, help="step: timed iterations per measurement")
     p.add_argument("--warmup", type=int, default=3, help="step: untimed iterations first")
-    p.add_argument("--override", action="append", default=[], help="step: a Hydra override for every recipe")
+    p.add_argument("--override", action="append", default=[], help="step, recipes: a Hydra override for every recipe")
+    p.add_argument("--out", default="outputs/bench_recipes", help="recipes: where the runs go (one folder per preset)")
+    p.add_argument("--grids", default="", help="recipes: copy each preset's final sample grid here as PRESET.png")
     p.add_argument("--no-scaling", action="store_true", help="step: skip the 1- vs 2-rank runs")
     a = p.parse_args(argv)
     if a.what == "step":
         from ganlab.cli.bench_step import main as step
         return step(a)
+    if a.what == "recipes":
+        from ganlab.cli.bench_recipes import main as recipes
+        return recipes(a)
     root = make_folder(a.dir / f"png{a.n}", a.n)
     os.environ.setdefault("GANLAB_CACHE", tempfile.mkdtemp(prefix="ganlab-bench-cache-"))  # a cold cache
     tv = torchvision_rate(root, a.batch, a.workers)
