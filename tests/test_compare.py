@@ -158,3 +158,24 @@ def test_runs_are_labelled_by_the_list_group_chosen_not_its_leaf_settings(tmp_pa
     compare.main([str(tmp_path)])
     out = capsys.readouterr().out
     assert "[diffaugment]" in out and "color_strength" not in out and "hydra/launcher" not in out
+
+
+def test_training_signals_apa_p_and_late_sign_real_are_columns(tmp_path):
+    """--columns sign_real,apa_p,apa_p_max: E[sign D(real)] over the last quarter of the log, APA's final and
+    highest p; a run without APA shows '-' for p."""
+    for i, regs in enumerate([["apa"], []]):
+        d = tmp_path / str(i)
+        fake_run(d, regs, 0)
+        rows = [{"step": s, "kimg": s / 1000, "time": float(s), "d/sign_real": 1.0 if s < 6 else 0.2,
+                 **({"reg/apa/p": min(s, 5) / 10 - (0.3 if s == 8 else 0.0)} if regs else {})} for s in range(1, 9)]
+        (d / "metrics.jsonl").write_text("\n".join(map(json.dumps, rows)) + "\n")
+    apa, plain = (load_run(tmp_path / str(i)) for i in range(2))
+    assert apa.values["sign_real_late"] == pytest.approx(0.2) and apa.values["apa_p_max"] == pytest.approx(0.5)
+    assert apa.values["apa_p_final"] == pytest.approx(0.2) and "apa_p_max" not in plain.values
+    out = tmp_path / "t.md"
+    compare.main([str(tmp_path), "--columns", "sign_real,apa_p_max", "--markdown", str(out)])
+    header, _, first, second = out.read_text().splitlines()
+    assert "sign_real" in header and "apa_p_max" in header
+    assert first.split(" | ")[-1].rstrip(" |") == "0.5" and second.split(" | ")[-1].rstrip(" |") == "-"
+    with pytest.raises(SystemExit, match="unknown --columns"):
+        compare.main([str(tmp_path), "--columns", "apa_q"])

@@ -59,6 +59,23 @@ def final_grid(run_dir: Path) -> Path | None:
     return grids[-1] if grids else None
 
 
+def montage(grids: dict[str, Path], path: Path, scale: int = 2) -> Path:
+    """Every preset's final grid side by side, each under its name: the suite at a glance."""
+    from PIL import Image, ImageDraw
+    images = {name: Image.open(p).convert("RGB") for name, p in grids.items()}
+    images = {n: im.resize((im.width * scale, im.height * scale), Image.NEAREST) for n, im in images.items()}
+    pad = 14
+    width = sum(im.width + 8 for im in images.values())
+    sheet = Image.new("RGB", (width, max(im.height for im in images.values()) + pad), "white")
+    draw, x = ImageDraw.Draw(sheet), 0
+    for name, im in images.items():
+        draw.text((x, 1), name.removesuffix("_digits"), fill="black")
+        sheet.paste(im, (x, pad))
+        x += im.width + 8
+    sheet.save(path)
+    return path
+
+
 def table(rows: list[dict]) -> str:
     head = "| preset | minutes | steps | final FID | best FID | floor | FID/floor | IS | precision | recall | bar |"
     out = [head, "|---" * head.count(" | ") + "|---|"]
@@ -91,6 +108,9 @@ def main(a) -> None:
         if grids and grid:
             grids.mkdir(parents=True, exist_ok=True)
             shutil.copy(grid, grids / f"{preset}.png")
+    if grids and any(grids.glob("*.png")):
+        shown = {p: grids / f"{p}.png" for p in presets if (grids / f"{p}.png").exists()}
+        print(f"wrote {montage(shown, grids.parent / (grids.name + '_suite.png'))}")
     text = table(rows)
     print(text)
     (out / "recipes.md").write_text(text + "\n")

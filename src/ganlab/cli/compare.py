@@ -22,7 +22,7 @@ from rich.table import Table
 
 from ganlab.cli.errors import command
 from ganlab.errors import user_input
-from ganlab.track.compare import EXTRA, HEADLINE, SOURCE, group_rows, label_columns, protocol_check, run_rows
+from ganlab.track.compare import EXTRA, HEADLINE, SIGNALS, SOURCE, group_rows, label_columns, protocol_check, run_rows
 from ganlab.track.runs import find_runs, load_run
 
 
@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--allow-mixed", choices=["protocol"], help="show runs measured under different protocols, marked")
     p.add_argument("--protocol", help="use the eval lines of this protocol hash (default: each run's latest)")
     p.add_argument("--all", action="store_true", help="every metric column and every differing config key")
-    p.add_argument("--sort", default=None, help=f"a column: {', '.join(HEADLINE + EXTRA)}")
+    p.add_argument("--columns", default="", help=f"extra columns, comma-separated: {', '.join(EXTRA + SIGNALS)}")
+    p.add_argument("--sort", default=None, help=f"a column: {', '.join(HEADLINE + EXTRA + SIGNALS)}")
     p.add_argument("--csv", type=Path)
     p.add_argument("--markdown", type=Path)
     p.add_argument("--plot", type=Path)
@@ -56,7 +57,12 @@ def main(argv: list[str] | None = None) -> None:
         for r in runs:
             r.choices["commit"] = r.commit or "-"
         labels.append("commit")
-    columns = HEADLINE + (EXTRA if a.all else [])
+    extra = [c for c in a.columns.split(",") if c]
+    unknown = [c for c in extra if c not in SOURCE]
+    if unknown:
+        raise SystemExit(f"ganlab-compare: error: unknown --columns {unknown}; available: {', '.join(EXTRA + SIGNALS)}")
+    columns = HEADLINE + [c for c in (EXTRA + SIGNALS if a.all else []) + extra if c not in HEADLINE]
+    columns = list(dict.fromkeys(columns))
     if a.group_by is not None:
         keys = a.group_by or [k for k in labels if k != "seed"]
         baseline = tuple(a.baseline.split("=", 1)) if a.baseline else None
@@ -72,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         rows = run_rows(runs, labels, columns, mark)
     if a.sort:
         if a.sort not in SOURCE:
-            raise SystemExit(f"ganlab-compare: error: unknown --sort '{a.sort}'; available: {', '.join(HEADLINE + EXTRA)}")
+            raise SystemExit(f"ganlab-compare: error: unknown --sort '{a.sort}'; available: {', '.join(HEADLINE + EXTRA + SIGNALS)}")
         rows.sort(key=lambda r: (math.isnan(v := r["_sort"].get(SOURCE[a.sort], math.nan) or math.nan), v))
     header = ["run", "status", *labels, *[c for c in rows[0] if c not in ("run", "status", "_sort", *labels)
                                           and any(r.get(c, "-") != "-" for r in rows)]]

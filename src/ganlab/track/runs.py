@@ -151,6 +151,7 @@ def load_run(path: Path, protocol: str | None = None) -> Run:
         run.values.update(kimg=last.get("kimg"), img_s=last.get("img_s"), step=last.get("step"))
         if run.values.get("wall_s") is None:   # no summary yet: the last metrics line's clock
             run.values["wall_s"] = last.get("time")
+    run.values.update(training_signals(run.metrics))
     for m in METRICS:
         rows = [e for e in run.evals if isinstance(e.get(m), (int, float))]
         if rows:
@@ -161,6 +162,20 @@ def load_run(path: Path, protocol: str | None = None) -> Run:
                 run.values["fid_ci"] = rows[-1].get("fid_ci")
                 run.values["fid_ci_level"] = rows[-1].get("fid_ci_level", 0.95)
     return run
+
+
+def training_signals(metrics: list[dict]) -> dict:
+    """From the training log: E[sign D(real)] averaged over the last quarter of the logged steps (the
+    overfitting heuristic APA steers), and APA's p at the end and at its highest (absent without APA)."""
+    out = {}
+    sign = [m["d/sign_real"] for m in metrics if isinstance(m.get("d/sign_real"), (int, float))]
+    if sign:
+        late = sign[len(sign) - max(1, len(sign) // 4):]
+        out["sign_real_late"] = sum(late) / len(late)
+    p = [m["reg/apa/p"] for m in metrics if isinstance(m.get("reg/apa/p"), (int, float))]
+    if p:
+        out.update(apa_p_final=p[-1], apa_p_max=max(p))
+    return out
 
 
 def differing_keys(runs: list[Run]) -> list[str]:
