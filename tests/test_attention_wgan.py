@@ -7,9 +7,9 @@ import torch
 import torch.nn as nn
 
 from conftest import run
+from ganlab.cli.build import model_pair
 from ganlab.models.attention_unet import AttentionGate, AttentionUNetGenerator
 from ganlab.models.base import DOut
-from ganlab.models.catalog import attention_wgan
 from ganlab.models.layers import SelfAttention
 from ganlab.regularizers.base import StepContext
 from ganlab.regularizers.diversity import FeatureDiversity, diversity_loss
@@ -52,7 +52,7 @@ def test_closing_the_gates_changes_the_image():
 
 
 def test_the_attention_critic_has_self_attention_and_no_normalisation():
-    _, d = attention_wgan(32, 3, ch=8, d_ch=8)
+    _, d = model_pair("attention_wgan", 32, 3, ch=8, d_ch=8)
     kinds = {type(m).__name__ for m in d.modules()}
     assert "SelfAttention" in kinds and not any("Norm" in k for k in kinds)
     assert not any("parametrizations" in name for name, _ in d.named_parameters())   # no spectral norm

@@ -4,9 +4,9 @@ import torch
 import torch.nn as nn
 
 from conftest import run
+from ganlab.cli.build import model_pair
 from ganlab.losses import BCELoss
 from ganlab.models.base import DOut
-from ganlab.models.catalog import unet_gan
 from ganlab.models.layers import has_spectral_norm
 from ganlab.models.unet import UNetDiscriminator
 from ganlab.regularizers.base import StepContext, setup_all
@@ -17,7 +17,7 @@ from ganlab.track.stats import Stats
 
 @pytest.mark.parametrize("size", [16, 32, 64])
 def test_unet_discriminator_gives_a_global_and_a_per_pixel_logit(size):
-    g, d = unet_gan(size, 3, 10, conditional=True, ch=8, d_attn=size // 4)
+    g, d = model_pair("unet_gan", size, 3, 10, conditional=True, ch=8, d_attn=size // 4)
     z, y = torch.randn(4, g.z_dim), torch.randint(10, (4,))
     out = d(g(z, y), y)
     assert out.logits.shape == (4,) and out.pixel_logits.shape == (4, 1, size, size)
@@ -187,7 +187,7 @@ def test_the_unet_cutmix_recipe_trains(tmp_path):
 def test_the_unconditional_unet_generator_is_self_modulated_by_z():
     """boschresearch/unetgan BigGAN.py Generator with --unconditional: BigGAN's (non-deep) blocks whose BNs take
     gain 1 + MLP(z) and bias MLP(z) from the whole z (layers.py ccbn, self_modulation)."""
-    g, _ = unet_gan(16, 1, ch=4, z_dim=16)
+    g, _ = model_pair("unet_gan", 16, 1, ch=4, z_dim=16)
     assert type(g.blocks[0].bn1).__name__ == "SelfModulatedBatchNorm2d"
     z = torch.randn(4, 16)
     x = g(z)
