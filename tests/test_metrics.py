@@ -181,11 +181,18 @@ class TinyVGG(torch.nn.Module):
 def test_vgg16_pr_extractor_runs_from_a_local_weights_file(tmp_path, monkeypatch):
     """Plumbing with random weights through torch-fidelity's FeatureExtractorVGG16 (fc2 after ReLU)."""
     import torchvision
-    monkeypatch.setattr(torchvision.models, "vgg16", TinyVGG)
+    fc2_relu = []
+
+    def vgg16(*a, **k):     # the extractor's network, with ReLU(fc2) recorded
+        net = TinyVGG()
+        net.classifier[3].register_forward_hook(lambda m, i, o: fc2_relu.append(torch.relu(o).detach().clone()))
+        return net
+    monkeypatch.setattr(torchvision.models, "vgg16", vgg16)
     torch.save(TinyVGG().state_dict(), tmp_path / "vgg16.pth")
     ext = extractors.EXTRACTORS.build("vgg16", device="cpu", vgg16_weights=str(tmp_path / "vgg16.pth"))
     out = ext(digits(16, "test").images[:5])
-    assert out["features"].shape == (5, 6) and out["logits"] is None and float(out["features"].min()) >= 0
+    assert out["features"].shape == (5, 6) and out["logits"] is None
+    assert torch.allclose(out["features"].float(), torch.cat(fc2_relu).float().reshape(5, 6), atol=1e-5)
     assert ext.name == "vgg16:fc2_relu" and len(ext.weights) == 12 and ext.resize == "tf1-bilinear-224"
 
 
