@@ -61,8 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [c for c in extra if c not in SOURCE]
     if unknown:
         raise SystemExit(f"ganlab-compare: error: unknown --columns {unknown}; available: {', '.join(EXTRA + SIGNALS)}")
-    columns = HEADLINE + [c for c in (EXTRA + SIGNALS if a.all else []) + extra if c not in HEADLINE]
-    columns = list(dict.fromkeys(columns))
+    columns = list(dict.fromkeys(HEADLINE + (EXTRA + SIGNALS if a.all else []) + extra))
     if a.group_by is not None:
         keys = a.group_by or [k for k in labels if k != "seed"]
         baseline = tuple(a.baseline.split("=", 1)) if a.baseline else None

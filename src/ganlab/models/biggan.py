@@ -109,6 +109,23 @@ class DBlock(nn.Module):
         return h + skip
 
 
+def d_blocks(stages: list[tuple[list[nn.Module], int, bool]], image_size: int, attn: int, spectral_norm: bool,
+             who: str = "") -> nn.Sequential:
+    """A discriminator's stages (blocks, output width, downsamples?) in order, with one self-attention after
+    the stage whose output resolution is `attn` (0: none); an `attn` no stage reaches is refused."""
+    blocks: list[nn.Module] = []
+    res = image_size
+    for stage, c_out, down in stages:
+        blocks += stage
+        res = res // 2 if down else res
+        if res == attn:
+            blocks.append(SelfAttention(c_out, spectral_norm))
+            attn = -1   # once
+    if attn > 0:
+        raise ValueError(f"{who}d_attn={attn} is not a resolution of this discriminator's blocks (0 for none)")
+    return nn.Sequential(*blocks)
+
+
 class BigGANDeepDiscriminator(nn.Module):
     def __init__(self, image_size: int = 32, channels: int = 3, num_classes: int = 0, ch: int = 64,
                  depth: int = 2, attn: int = 16, spectral_norm: bool = True, init: str = "ortho"):
@@ -116,18 +133,10 @@ class BigGANDeepDiscriminator(nn.Module):
         _arch(image_size)
         arch = [m * ch for m in D_ARCH[image_size]]
         self.stem = sn(nn.Conv2d(channels, arch[0], 3, padding=1), spectral_norm)
-        blocks: list[nn.Module] = []
-        res = image_size
-        for c_in, c_out, down in zip(arch[:-1], arch[1:], D_DOWN[image_size]):
-            for i in range(depth):   # the first block of a stage changes width and downsamples
-                blocks.append(DBlock(c_in if i == 0 else c_out, c_out, down and i == 0, spectral_norm))
-            res = res // 2 if down else res
-            if res == attn:
-                blocks.append(SelfAttention(c_out, spectral_norm))
-                attn = -1   # once
-        if attn > 0:
-            raise ValueError(f"d_attn={attn} is not a resolution of this discriminator's blocks (0 for none)")
-        self.blocks = nn.Sequential(*blocks)
+        stages = [([DBlock(c_in if i == 0 else c_out, c_out, down and i == 0, spectral_norm)   # the first block of a
+                    for i in range(depth)], c_out, down)                                      # stage changes width
+                  for c_in, c_out, down in zip(arch[:-1], arch[1:], D_DOWN[image_size])]      # and downsamples
+        self.blocks = d_blocks(stages, image_size, attn, spectral_norm)
         self.features_dim = arch[-1]
         self.head = Projection(arch[-1], num_classes, spectral_norm)
         init_weights(self, init)
@@ -262,17 +271,9 @@ class BigGANDiscriminator(nn.Module):
         _arch(image_size, "biggan")
         widths, down = PLAIN_D_ARCH[image_size]
         widths = [m * ch for m in widths]
-        blocks: list[nn.Module] = []
-        res = image_size
-        for i, (c_in, c_out) in enumerate(zip([channels] + widths[:-1], widths)):
-            blocks.append(WideDBlock(c_in, c_out, down[i], i > 0, spectral_norm))
-            res = res // 2 if down[i] else res
-            if res == attn:
-                blocks.append(SelfAttention(c_out, spectral_norm))
-                attn = -1   # once
-        if attn > 0:
-            raise ValueError(f"biggan: d_attn={attn} is not a resolution of this discriminator's blocks (0 for none)")
-        self.blocks = nn.Sequential(*blocks)
+        stages = [([WideDBlock(c_in, c_out, down[i], i > 0, spectral_norm)], c_out, down[i])
+                  for i, (c_in, c_out) in enumerate(zip([channels] + widths[:-1], widths))]
+        self.blocks = d_blocks(stages, image_size, attn, spectral_norm, "biggan: ")
         self.features_dim = widths[-1]
         self.head = Projection(widths[-1], num_classes, spectral_norm)
         init_weights(self, init)
