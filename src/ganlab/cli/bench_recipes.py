@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from ganlab.track.runs import CONF_DIR
+from ganlab.track.runs import CONF_DIR, load_run
 
 BAR_RATIO, BAR_MINUTES = 3.0, 6.0
 
@@ -40,15 +40,15 @@ def run_preset(preset: str, run_dir: Path, overrides: list[str]) -> tuple[float,
 
 
 def row(preset: str, run_dir: Path, seconds: float, code: int) -> dict:
-    """The table row of one finished run, from its eval.jsonl."""
-    lines = (run_dir / "eval.jsonl").read_text().splitlines() if (run_dir / "eval.jsonl").exists() else []
-    evals = [r for r in map(json.loads, lines) if "fid" in r]
-    if code or not evals:
+    """The table row of one finished run, read as ganlab-compare reads it (load_run)."""
+    run = load_run(run_dir)
+    scored = [e for e in run.evals if "fid" in e]
+    if code or not scored:
         return {"preset": preset, "minutes": seconds / 60, "status": f"failed (exit {code}, see {run_dir}.log)"}
-    last = evals[-1]
-    r = {"preset": preset, "minutes": seconds / 60, "steps": last["step"], "fid": last["fid"],
-         "best_fid": min(e["fid"] for e in evals), "floor": last["fid_floor"], "is": last.get("is_mean"),
-         "precision": last.get("precision"), "recall": last.get("recall")}
+    v = run.values
+    r = {"preset": preset, "minutes": seconds / 60, "steps": scored[-1]["step"], "fid": v["fid_final"],
+         "best_fid": v["fid_best"], "floor": scored[-1]["fid_floor"], "is": v.get("is_mean_final"),
+         "precision": v.get("precision_final"), "recall": v.get("recall_final")}
     r["ratio"] = r["fid"] / r["floor"]
     r["status"] = "meets" if r["ratio"] <= BAR_RATIO and r["minutes"] <= BAR_MINUTES else "misses"
     return r
