@@ -94,10 +94,10 @@ def fid_bootstrap(fake: torch.Tensor, mu_r: np.ndarray, sigma_r: np.ndarray, res
         w = torch.bincount(torch.randint(n, (n,), generator=gen), minlength=n).to(dev, torch.float64)   # (M,)
         mu = w @ x / n
         c = x - mu
-        cov = (c * w[:, None]).T @ c / (n - 1)                    # the resample's covariance (F, F)
+        tr_g = w @ (c * c).sum(1) / (n - 1)                       # Tr of the resample's covariance, no (F, F) product
         ca = xa - mu @ a
         m = (ca * w[:, None]).T @ ca / (n - 1)                    # A S_g A
         root = torch.linalg.eigvalsh(m).clamp_min(0).sqrt().sum()
-        out.append(float(((mu - mu_r_t) ** 2).sum() + torch.trace(cov) + tr_r - 2 * root))
+        out.append(float(((mu - mu_r_t) ** 2).sum() + tr_g + tr_r - 2 * root))
     lo, hi = np.percentile(out, [50 * (1 - level), 50 * (1 + level)])
     return float(lo), float(hi)
