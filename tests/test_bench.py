@@ -48,6 +48,8 @@ def test_the_command_prints_the_table_writes_it_and_copies_each_grid(tmp_path, m
     assert (tmp_path / "runs" / "recipes.md").read_text().count("meets") == 2
     assert sorted(p.name for p in (tmp_path / "grids").iterdir()) == ["dcgan_digits.png", "wgan_gp_digits.png"]
     assert Image.open(tmp_path / "grids_suite.png").width == 2 * (2 * 4 + 8)     # both grids, doubled, side by side
+    bench_recipes.main(Namespace(**{**vars(a), "recipes": "dcgan_digits", "out": str(tmp_path / "again")}))  # one again:
+    assert Image.open(tmp_path / "grids_suite.png").width == 2 * (2 * 4 + 8)     # the montage keeps the other's grid
     with pytest.raises(ValueError, match="unknown presets"):
         bench_recipes.main(Namespace(**{**vars(a), "recipes": "biggan_digts"}))
 

@@ -108,8 +108,8 @@ def main(a) -> None:
         if grids and grid:
             grids.mkdir(parents=True, exist_ok=True)
             shutil.copy(grid, grids / f"{preset}.png")
-    if grids and any(grids.glob("*.png")):
-        shown = {p: grids / f"{p}.png" for p in presets if (grids / f"{p}.png").exists()}
+    if grids and any(grids.glob("*.png")):   # the whole suite's latest grids, this call's and earlier calls'
+        shown = {p: grids / f"{p}.png" for p in digits_presets() if (grids / f"{p}.png").exists()}
         print(f"wrote {montage(shown, grids.parent / (grids.name + '_suite.png'))}")
     text = table(rows)
     print(text)
