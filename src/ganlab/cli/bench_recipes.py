@@ -108,8 +108,8 @@ def main(a) -> None:
         if grids and grid:
             grids.mkdir(parents=True, exist_ok=True)
             shutil.copy(grid, grids / f"{preset}.png")
-    if grids and any(grids.glob("*.png")):   # the whole suite's latest grids, this call's and earlier calls'
-        shown = {p: grids / f"{p}.png" for p in digits_presets() if (grids / f"{p}.png").exists()}
+    shown = {p: grids / f"{p}.png" for p in digits_presets() if (grids / f"{p}.png").exists()} if grids else {}
+    if shown:   # the whole suite's latest grids, this call's and earlier calls'
         print(f"wrote {montage(shown, grids.parent / (grids.name + '_suite.png'))}")
     text = table(rows)
     print(text)

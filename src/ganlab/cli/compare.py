@@ -25,6 +25,8 @@ from ganlab.errors import user_input
 from ganlab.track.compare import EXTRA, HEADLINE, SIGNALS, SOURCE, group_rows, label_columns, protocol_check, run_rows
 from ganlab.track.runs import find_runs, load_run
 
+OPTIONAL = EXTRA + SIGNALS   # the columns shown with --all, or one by one with --columns
+
 
 @command("ganlab-compare")
 def main(argv: list[str] | None = None) -> None:
@@ -37,8 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--allow-mixed", choices=["protocol"], help="show runs measured under different protocols, marked")
     p.add_argument("--protocol", help="use the eval lines of this protocol hash (default: each run's latest)")
     p.add_argument("--all", action="store_true", help="every metric column and every differing config key")
-    p.add_argument("--columns", default="", help=f"extra columns, comma-separated: {', '.join(EXTRA + SIGNALS)}")
-    p.add_argument("--sort", default=None, help=f"a column: {', '.join(HEADLINE + EXTRA + SIGNALS)}")
+    p.add_argument("--columns", default="", help=f"extra columns, comma-separated: {', '.join(OPTIONAL)}")
+    p.add_argument("--sort", default=None, help=f"a column: {', '.join(SOURCE)}")
     p.add_argument("--csv", type=Path)
     p.add_argument("--markdown", type=Path)
     p.add_argument("--plot", type=Path)
@@ -60,8 +62,8 @@ def main(argv: list[str] | None = None) -> None:
     extra = [c for c in a.columns.split(",") if c]
     unknown = [c for c in extra if c not in SOURCE]
     if unknown:
-        raise SystemExit(f"ganlab-compare: error: unknown --columns {unknown}; available: {', '.join(EXTRA + SIGNALS)}")
-    columns = list(dict.fromkeys(HEADLINE + (EXTRA + SIGNALS if a.all else []) + extra))
+        raise SystemExit(f"ganlab-compare: error: unknown --columns {unknown}; available: {', '.join(OPTIONAL)}")
+    columns = list(dict.fromkeys(HEADLINE + (OPTIONAL if a.all else []) + extra))
     if a.group_by is not None:
         keys = a.group_by or [k for k in labels if k != "seed"]
         baseline = tuple(a.baseline.split("=", 1)) if a.baseline else None
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         rows = run_rows(runs, labels, columns, mark)
     if a.sort:
         if a.sort not in SOURCE:
-            raise SystemExit(f"ganlab-compare: error: unknown --sort '{a.sort}'; available: {', '.join(HEADLINE + EXTRA + SIGNALS)}")
+            raise SystemExit(f"ganlab-compare: error: unknown --sort '{a.sort}'; available: {', '.join(SOURCE)}")
         rows.sort(key=lambda r: (math.isnan(v := r["_sort"].get(SOURCE[a.sort], math.nan) or math.nan), v))
     header = ["run", "status", *labels, *[c for c in rows[0] if c not in ("run", "status", "_sort", *labels)
                                           and any(r.get(c, "-") != "-" for r in rows)]]
