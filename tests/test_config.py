@@ -1,7 +1,7 @@
 """Every option of every config group composes and trains one step; bad input fails early and clearly."""
 import pytest
 
-from conftest import compose_cfg, options, run
+from conftest import compose_cfg, options, preset_on_digits, run
 
 GROUP_OVERRIDES = {
     "model": {"unet_gan": ["model.ch=8"], "biggan_deep": ["model.d_attn=8"], "biggan": ["model.ch=4"],
@@ -51,13 +51,7 @@ def test_every_regularizer_trains_one_step(tmp_path, option):
 def test_every_preset_composes_and_trains_two_steps(tmp_path, option):
     """Real-data presets run on digits-shaped data at their own resolution, narrowed (model.ch=4); the
     recipe (model, loss, regularizers, optimizer, D steps) is the preset's."""
-    preset = compose_cfg([f"+experiment={option}"])
-    over = [f"+experiment={option}", "train.steps=2", "train.epochs=null", "train.n_critic=1"]
-    if preset.dataset.name != "digits":
-        over += ["dataset=digits", f"dataset.image_size={preset.dataset.image_size}", "model.ch=4"]
-        if preset.model.name == "attention_wgan":
-            over += ["model.d_ch=4", "regularizer.feature_diversity.embedding=discriminator"]
-    summary, run_dir = run(tmp_path, over, tiny_model=False)
+    summary, run_dir = run(tmp_path, preset_on_digits(option), tiny_model=False)
     assert summary["status"] == "finished" and summary["step"] == 2
     assert (run_dir / "checkpoints" / "last.pt").is_file()
 

@@ -23,13 +23,15 @@ RESUME_KEYS = ("seed", "model", "dataset", "loss", "regularizer", "optimizer", "
 
 @dataclass
 class HardwareSchema:
-    device: str = "auto"
-    precision: str = "fp32"
-    channels_last: bool = False
-    compile: bool = False
-    devices: int = 1                  # ganlab-train starts this many ranks itself (DDP); torchrun/SLURM set their own
-    sync_bn: bool = False
-    find_unused_parameters: bool = False
+    """Types only: the values live in conf/hardware/auto.yaml (cpu.yaml and gpu.yaml are deltas over it)."""
+    device: str = MISSING
+    precision: str = MISSING
+    channels_last: bool = MISSING
+    compile: bool = MISSING
+    compile_backend: str = MISSING
+    devices: int = MISSING            # ganlab-train starts this many ranks itself (DDP); torchrun/SLURM set their own
+    sync_bn: bool = MISSING
+    find_unused_parameters: bool = MISSING
 
 
 @dataclass

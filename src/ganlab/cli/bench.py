@@ -103,14 +103,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--epochs", type=int, default=3, help="cached epochs to time")
-    p.add_argument("--recipes", default="", help="step: comma-separated presets (default: one per architecture); recipes: (default: every digits preset)")
+    p.add_argument("--recipes", default="", help="step, recipes: comma-separated presets (default: every digits preset)")
     p.add_argument("--settings", default="fp32,bf16,channels_last,compile", help="step: which columns to time")
-    p.add_argument("--steps", type=int, default=20, help="step: timed iterations per measurement")
+    p.add_argument("--steps", type=int, default=10, help="step: timed iterations per measurement")
     p.add_argument("--warmup", type=int, default=3, help="step: untimed iterations first")
     p.add_argument("--override", action="append", default=[], help="step, recipes: a Hydra override for every recipe")
     p.add_argument("--out", default="outputs/bench_recipes", help="recipes: where the runs go (one folder per preset)")
     p.add_argument("--grids", default="", help="recipes: copy each preset's final sample grid here as PRESET.png")
-    p.add_argument("--no-scaling", action="store_true", help="step: skip the 1- vs 2-rank runs")
+    p.add_argument("--scaling", action="store_true", help="step: also time 1 rank against 2 (two more processes per recipe)")
     a = p.parse_args(argv)
     if a.what == "step":
         from ganlab.cli.bench_step import main as step

@@ -46,7 +46,7 @@ class StepContext:
     phase: str                       # "d" or "g"
     d: nn.Module
     stats: Stats
-    run_d: Callable[..., DOut]       # the trainer's single D call site: run_d(x, y, side, ctx, augment=True)
+    run_d: Callable[..., DOut]       # the trainer's single D call site: run_d(x, y, side, ctx, augment=True, eager=False)
     generate: Callable[[int], tuple] | None = None   # n -> (fake, z, y) from G with fresh noise, no grad
     epoch: float = 0.0               # real images seen / dataset size
     adv_weight: float = 1.0          # D phase: a regularizer may drop the adversarial terms for this step
@@ -97,9 +97,10 @@ def setup_all(regularizers: Sequence[Regularizer], d: nn.Module, stats: Stats) -
 
 def input_gradient(ctx: StepContext, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
     """d(sum D(x)) / dx for a fresh leaf copy of x, with the graph kept for double backprop. (B, C, H, W)
-    D runs through the trainer's run_d (precision, memory format) without augmentation."""
+    D runs through the trainer's run_d (precision, memory format) without augmentation, and eagerly:
+    under hardware.compile the compiled D has no double backward."""
     x = x.detach().requires_grad_(True)
-    out = ctx.run_d(x, y, "penalty", ctx, augment=False)
+    out = ctx.run_d(x, y, "penalty", ctx, augment=False, eager=True)
     score = out.logits.sum()
     if out.pixel_logits is not None:
         score = score + out.pixel_logits.mean((1, 2, 3)).sum()

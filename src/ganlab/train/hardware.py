@@ -16,14 +16,17 @@ class Hardware:
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
+    compile_backend: str = "inductor"
     devices: int = 1                    # ranks that ganlab-train starts itself (torchrun/SLURM start their own)
     sync_bn: bool = False               # BatchNorm -> SyncBatchNorm across ranks
     find_unused_parameters: bool = False   # DDP's option, for a model whose step leaves some parameters unused
 
     @classmethod
     def resolve(cls, device: str = "auto", precision: str = "fp32", channels_last: bool = False,
-                compile: bool = False, devices: int = 1, sync_bn: bool = False,
+                compile: bool = False, compile_backend: str = "inductor", devices: int = 1, sync_bn: bool = False,
                 find_unused_parameters: bool = False) -> "Hardware":
+        """A training run passes every key of conf/hardware/auto.yaml; the keyword defaults here are an
+        eager fp32 module for the tools that only evaluate or sample (ganlab-evaluate, -sample, -prepare)."""
         if not isinstance(devices, int) or devices < 1:
             raise ValueError(f"hardware.devices must be a positive integer, got {devices!r}")
         if precision not in PRECISIONS:
@@ -37,7 +40,10 @@ class Hardware:
             raise ValueError("hardware.precision=fp16 needs a GPU; use fp32 or bf16 on the CPU")
         if devices > 1 and dev.type != "cpu" and devices > torch.cuda.device_count():
             raise ValueError(f"hardware.devices={devices} but only {torch.cuda.device_count()} GPU(s) are visible")
-        return cls(dev, precision, channels_last, compile, devices, sync_bn, find_unused_parameters)
+        if compile and compile_backend not in torch._dynamo.list_backends(exclude_tags=()):
+            raise ValueError(f"unknown hardware.compile_backend '{compile_backend}'; available: "
+                             f"{', '.join(torch._dynamo.list_backends(exclude_tags=()))}")
+        return cls(dev, precision, channels_last, compile, compile_backend, devices, sync_bn, find_unused_parameters)
 
     def autocast(self):
         dtype = PRECISIONS[self.precision]
@@ -54,4 +60,12 @@ class Hardware:
 
     def compiled(self, module: nn.Module):
         """The callable used in the training loop (state dicts stay on the plain module)."""
-        return torch.compile(module) if self.compile else module
+        if not self.compile:
+            return module
+        # Spectral norm updates its u, v buffers in place at every forward, and D runs twice (real, fake) before
+        # one backward. Inductor's partitioner, free to save graph inputs, saves a small v (a 1x1 conv on 3
+        # channels: BigGAN's first D skip) instead of its clone, and autograd then finds it modified ("a variable
+        # needed for gradient computation has been modified by an inplace operation"). Saving what the forward
+        # computed, as eager does, avoids it. A process-wide setting of torch 2.14's, read when a graph compiles.
+        torch._functorch.config.treat_parameters_as_free_to_save = False
+        return torch.compile(module, backend=self.compile_backend)

@@ -90,9 +90,11 @@ class Trainer:
 
     # ---- the step ---------------------------------------------------------------------------
     def run_d(self, x: torch.Tensor, y: torch.Tensor | None, side: str, ctx: StepContext,
-              augment: bool = True) -> DOut:
+              augment: bool = True, eager: bool = False) -> DOut:
         """The single place where D sees images: every augmenting regularizer runs here, in order
-        (augment=False for clean passes and input-gradient penalties: same precision and memory format)."""
+        (augment=False for clean passes and input-gradient penalties: same precision and memory format).
+        eager=True runs D's plain module even under hardware.compile: a compiled graph has no double
+        backward, which input-gradient penalties (GP, R1) need."""
         if augment:
             params: dict[str, torch.Tensor] = {}
             for r in self.regs:
@@ -102,10 +104,12 @@ class Trainer:
         if self.hw.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with self.hw.autocast():   # clean and penalty passes skip DDP's forward (double backward); DDP still averages
-            out = (self.d_for[ctx.phase] if augment else self.d_fn)(x, y)
-        out.logits = out.logits.float()
+            out = (self.d if eager else self.d_for[ctx.phase] if augment else self.d_fn)(x, y)
+        out.logits = out.logits.float()   # losses and regularizer heads run outside autocast, in fp32
         if out.pixel_logits is not None:
             out.pixel_logits = out.pixel_logits.float()
+        if out.features is not None:
+            out.features = out.features.float()
         return out
 
     def _context(self, phase: str, **kw) -> StepContext:
