@@ -227,3 +227,44 @@ def test_sample_truncation_interpolation_and_class_grids(tmp_path, capsys):
     assert Image.open(out / "interpolate_latent.png").size == (5 * 17 + 1, 8 * 17 + 1)   # 5 steps x 8 rows of 16 px
     with pytest.raises(SystemExit, match="--classes \\[12\\] out of range"):
         sample_cli.main([str(d), "--classes", "12", "--out", str(out), "--device", "cpu"])
+
+
+# ---- class metrics: the right class in every row, and more than one image per class -------------
+class ClassCopier(nn.Module):
+    """A conditional 'generator' that returns held-out images of class (y + shift) % 10: one per class
+    (the first of it) when `one`, else the one the noise picks."""
+
+    def __init__(self, images, labels, shift=0, one=False):
+        super().__init__()
+        self.z_dim, self.num_classes, self.shift, self.one = 4, 10, shift, one
+        self.by_class = [images[labels == c] for c in range(10)]
+
+    def forward(self, z, y=None):
+        pick = (z[:, 0].abs() * 1e4).long()
+        out = [self.by_class[c][0 if self.one else int(i) % len(self.by_class[c])]
+               for c, i in zip(((y + self.shift) % 10).tolist(), pick)]
+        return torch.stack(out).float() / 127.5 - 1
+
+
+def test_class_acc_and_class_recall_tell_wrong_classes_and_one_image_per_class_apart():
+    train, held_out = digits(16, "train"), digits(16, "test")
+    ev = Evaluator(digits_extractor(), train, metrics=["class_acc", "class_recall", "pr"], num_samples=500,
+                   cache_key="class-train", sampler=GSampler("running", 100))
+    good = ev.evaluate(ClassCopier(held_out.images, held_out.labels))
+    wrong = ev.evaluate(ClassCopier(held_out.images, held_out.labels, shift=1))
+    one = ev.evaluate(ClassCopier(held_out.images, held_out.labels, one=True))
+    assert good["class_acc"] > 0.9 and wrong["class_acc"] < 0.1 and one["class_acc"] >= 0.9
+    assert good["class_recall"] > 0.5 and one["class_recall"] < 0.05
+    assert wrong["class_recall"] < 0.1          # each class's samples are compared with that class's reals
+    assert one["recall"] > one["class_recall"]  # the whole-set recall hides the collapse inside each class
+
+
+def test_class_metrics_are_skipped_for_an_unconditional_g_and_refused_without_a_classifier():
+    train = digits(16, "train")
+    ev = Evaluator(digits_extractor(), train, metrics=["fid", "class_acc", "class_recall"], num_samples=100,
+                   cache_key="class-train", sampler=GSampler("running", 100))
+    assert not {"class_acc", "class_recall"} & set(ev.evaluate(Copier(train.images)))
+    ext = digits_extractor()
+    ext.classes = 0
+    with pytest.warns(UserWarning, match="not a classifier of this data set's classes; class_acc skipped"):
+        assert "class_acc" not in Evaluator(ext, train, metrics=["fid", "class_acc"], num_samples=10).metrics

@@ -31,7 +31,8 @@ from ganlab.metrics.neighbours import density_coverage, fid_bootstrap, memorizat
 from ganlab.metrics.protocol import fingerprint
 from ganlab.metrics.sampling import GSampler
 
-METRICS = ("fid", "is", "kid", "pr", "dc", "memorization", "d_acc")
+METRICS = ("fid", "is", "kid", "pr", "dc", "class_acc", "class_recall", "memorization", "d_acc")
+CLASS_METRICS = ("class_acc", "class_recall")   # scored for a conditional G only
 
 
 def fid_from_features(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -58,6 +59,13 @@ class Evaluator:
         if "is" in metrics and not extractor.fidelity.features_list[1:]:
             warnings.warn(f"eval.metrics has 'is' but extractor '{extractor.name}' gives no class logits; IS skipped", stacklevel=2)
             metrics.remove("is")
+        if "class_acc" in metrics and (not extractor.classes or extractor.classes != getattr(reference, "num_classes", 0)):
+            warnings.warn(f"eval.metrics has 'class_acc' but extractor '{extractor.name}' is not a classifier of this "
+                          f"data set's classes; class_acc skipped (the digits extractor is one)", stacklevel=2)
+            metrics.remove("class_acc")
+        if "class_recall" in metrics and getattr(reference, "labels", None) is None:
+            warnings.warn("eval.metrics has 'class_recall' but the reference set has no labels; class_recall skipped", stacklevel=2)
+            metrics.remove("class_recall")
         self.extractor, self.reference, self.metrics = extractor, reference, metrics
         self.pr_extractor = pr_extractor or extractor
         self.train_set, self.train_cache_key = train_set, train_cache_key
@@ -128,6 +136,8 @@ class Evaluator:
         with self.sampler.prepared(g):
             fake = to_uint8(self.sampler.images(g, z, labels))
         out = self.embed(fake)
+        if labels is not None:
+            out["labels"] = labels.cpu()
         result = self.discriminator_scores(g, d) if "d_acc" in self.metrics and d is not None else {}
         if r is None:
             result.update(self.metrics_from(out, fake, step))
@@ -188,8 +198,32 @@ class Evaluator:
                 result["precision"], result["recall"] = pr["precision"], pr["recall"]
             if "dc" in self.metrics:
                 result.update(density_coverage(pr_real, pr_fake, self.dc_k))
+        if "labels" in out:
+            result.update(self.class_metrics(out, ref))
         if "memorization" in self.metrics:
             result.update(self.memorization(fake, feats, step))
+        return result
+
+    def class_metrics(self, out: dict, ref: dict) -> dict:
+        """For samples drawn for class out["labels"] (N,): class_acc, the share the extractor's classifier
+        assigns to that class; class_recall, P/R recall of each class's samples against the reals of that
+        class (in the P/R features), averaged over classes: low when G draws one image per class, however
+        good the images (a whole-set recall hides that when the classes differ from one another)."""
+        labels, result = out["labels"], {}
+        if "class_acc" in self.metrics:
+            result["class_acc"] = (out["logits"].argmax(1) == labels).double().mean().item()
+        if "class_recall" in self.metrics:
+            fake = out.get("pr_features", out["features"])
+            real = (self.features_of(self.reference, self.pr_extractor, self.cache_key)["features"]
+                    if "pr_features" in out else ref["features"])
+            real_labels = self.reference.labels
+            recalls = []
+            for c in labels.unique().tolist():
+                f, r = fake[labels == c].float(), real[real_labels == c].float()
+                if len(f) > self.pr_neighborhood and len(r) > self.pr_neighborhood:
+                    recalls.append(prc_features_to_metric(f, r, prc_neighborhood=self.pr_neighborhood, prc_batch_size=5000,
+                                                          save_cpu_ram=True, verbose=False)["recall"])
+            result["class_recall"] = float(np.mean(recalls)) if recalls else float("nan")
         return result
 
     def memorization(self, fake: torch.Tensor, feats: torch.Tensor, step: int) -> dict:

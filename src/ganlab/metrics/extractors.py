@@ -139,9 +139,10 @@ class Extractor:
     filter and size the network applies) go into every result's protocol."""
 
     def __init__(self, name: str, fidelity: FeatureExtractorBase, device, channels_needed: int | None,
-                 weights: str = "", resize: str = ""):
+                 weights: str = "", resize: str = "", classes: int = 0):
         self.name, self.fidelity, self.device, self.channels_needed = name, fidelity.to(device).eval(), device, channels_needed
         self.weights, self.resize = weights, resize
+        self.classes = classes   # > 0: its logits classify the training set's own classes (class_acc can use them)
 
     def protocol(self) -> dict:
         return {"name": self.name, "weights": self.weights, "resize": self.resize}
@@ -168,7 +169,7 @@ def recipe_hash() -> str:
 @EXTRACTORS.register("digits")
 def digits_extractor(device="cpu", **_) -> Extractor:
     return Extractor("digits", DigitsFeatureExtractor(), device, None, weights=f"recipe-{recipe_hash()}",
-                     resize="bilinear-antialias-32")
+                     resize="bilinear-antialias-32", classes=10)
 
 
 from ganlab.metrics import pretrained  # noqa: E402,F401  (registers inception, vgg16, dinov2, clip)
