@@ -3,6 +3,7 @@ import json
 from argparse import Namespace
 
 import pytest
+import torch
 from PIL import Image
 
 from conftest import compose_cfg
@@ -10,10 +11,10 @@ from ganlab.cli import bench_recipes
 from ganlab.cli.bench_recipes import digits_presets, row, run_preset, table
 
 
-def fake_run(d, fids, floor=30.0):
+def fake_run(d, fids, floor=30.0, **extra):
     (d / "samples").mkdir(parents=True)
     Image.new("L", (4, 4)).save(d / "samples" / "step_0000010.png")
-    lines = [{"step": 5 * (i + 1), "fid": f, "fid_floor": floor, "is_mean": 5.0, "precision": 0.5, "recall": 0.4}
+    lines = [{"step": 5 * (i + 1), "fid": f, "fid_floor": floor, "is_mean": 5.0, "precision": 0.5, "recall": 0.4, **extra}
              for i, f in enumerate(fids)]
     (d / "eval.jsonl").write_text("\n".join(json.dumps(x) for x in [{"step": 1, "d_accuracy": 0.5}, *lines]) + "\n")
 
@@ -35,11 +36,23 @@ def test_a_row_has_final_and_best_fid_against_the_floor_and_the_bar(tmp_path):
     assert row("b", tmp_path / "b", 361.0, 0)["status"] == "misses"                  # over 6 minutes
     assert row("c", tmp_path / "c", 10.0, 1)["status"].startswith("failed (exit 1")
     text = table([row("b", tmp_path / "b", 300.0, 0), row("c", tmp_path / "c", 10.0, 1)])
-    assert "| b | 5.0 | 5 | 85.0 | 85.0 | 30.0 | 2.83 | 5.00 | 0.500 | 0.400 | meets |" in text and "failed" in text
+    assert "| b | 5.0 | 5 | 85.0 | 85.0 | 30.0 | 2.83 | 5.00 | 0.500 | 0.400 | - | - | meets |" in text and "failed" in text
+
+
+def test_the_bar_scales_minutes_by_the_yardstick_and_asks_conditional_presets_for_the_right_class(tmp_path):
+    fake_run(tmp_path / "a", [60.0], class_acc=0.95, class_recall=0.5)
+    assert row("a", tmp_path / "a", 300.0, 0, yardstick=360.0)["status"] == "meets"
+    slow_machine = row("a", tmp_path / "a", 600.0, 0, yardstick=180.0)      # 10 minutes here = 5 at 360 img/s
+    assert slow_machine["minutes"] == pytest.approx(5.0) and slow_machine["status"] == "meets"
+    assert row("a", tmp_path / "a", 300.0, 0, yardstick=720.0)["status"] == "misses"   # 5 minutes here = 10 there
+    fake_run(tmp_path / "b", [60.0], class_acc=0.85, class_recall=0.5)
+    r = row("b", tmp_path / "b", 300.0, 0)
+    assert r["status"] == "misses" and "| 0.850 | 0.500 | misses |" in table([r])   # good FID, wrong classes
 
 
 def test_the_command_prints_the_table_writes_it_and_copies_each_grid(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(bench_recipes, "run_preset", lambda p, d, o: (fake_run(d, [60.0]), (90.0, 0))[1])
+    monkeypatch.setattr(bench_recipes, "plain_loop_rate", lambda: 360.0)
     a = Namespace(recipes="dcgan_digits,wgan_gp_digits", out=str(tmp_path / "runs"), grids=str(tmp_path / "grids"),
                   override=[])
     bench_recipes.main(a)
@@ -47,9 +60,12 @@ def test_the_command_prints_the_table_writes_it_and_copies_each_grid(tmp_path, m
     assert "| dcgan_digits | 1.5 |" in out and "| wgan_gp_digits | 1.5 |" in out
     assert (tmp_path / "runs" / "recipes.md").read_text().count("meets") == 2
     assert sorted(p.name for p in (tmp_path / "grids").iterdir()) == ["dcgan_digits.png", "wgan_gp_digits.png"]
-    assert Image.open(tmp_path / "grids_suite.png").width == 2 * (2 * 4 + 8)     # both grids, doubled, side by side
+    suite = Image.open(tmp_path / "grids_suite.png").convert("L")
+    assert suite.size == (3 * 320 + 2 * 12, 16 + 320)                       # one row of 3 slots, grids 320 px wide
+    assert suite.getpixel((160, 100)) == 0 and suite.getpixel((332 + 160, 100)) == 0   # both (black) grids shown
+    assert suite.getpixel((664 + 160, 100)) == 255                           # the third slot is empty
     bench_recipes.main(Namespace(**{**vars(a), "recipes": "dcgan_digits", "out": str(tmp_path / "again")}))  # one again:
-    assert Image.open(tmp_path / "grids_suite.png").width == 2 * (2 * 4 + 8)     # the montage keeps the other's grid
+    assert Image.open(tmp_path / "grids_suite.png").convert("L").getpixel((332 + 160, 100)) == 0   # keeps the other's
     with pytest.raises(ValueError, match="unknown presets"):
         bench_recipes.main(Namespace(**{**vars(a), "recipes": "biggan_digts"}))
 
@@ -60,3 +76,11 @@ def test_a_preset_runs_as_a_user_would_in_its_own_process(tmp_path):
         "eval.num_samples=64", "eval.metrics=[fid]", "eval.fid_ci=0", "eval.g_batch_size=32", "hardware=cpu"])
     r = row("dcgan_digits", tmp_path / "dcgan_digits", seconds, code)
     assert code == 0 and r["steps"] == 2 and r["fid"] > r["floor"] > 0
+
+
+def test_the_yardstick_is_a_plain_loop_that_trains():
+    from ganlab.cli.yardstick import plain_loop_rate, scaled_minutes, tutorial_pair
+    g, d = tutorial_pair()
+    assert g(torch.randn(2, 100, 1, 1)).shape == (2, 3, 32, 32) and d(torch.randn(2, 3, 32, 32)).shape == (2, 1)
+    assert plain_loop_rate(seconds=0.5, batch=8, warmup=1) > 0
+    assert scaled_minutes(6.0, 180.0) == pytest.approx(3.0)

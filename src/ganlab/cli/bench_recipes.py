@@ -3,8 +3,10 @@ table: preset, wall minutes (start-up, training and evaluation), final and best 
 real-vs-real floor, FID/floor, IS, precision and recall. Each preset's final sample grid is copied to
 --grids, so the suite can be looked at as well as read.
 
-The bar (issue #11): FID <= 3x the floor within 6 minutes on a 2-core machine. Each run is a plain
-`ganlab-train +experiment=PRESET` in its own process, so what is timed is exactly what a user runs.
+The bar: FID <= 3x the floor within 6 minutes (12 for the presets with 5 D steps per G step), and for a
+conditional preset class_acc >= 0.9. Minutes are scaled to a machine whose plain PyTorch DCGAN loop runs at
+360 img/s (cli/yardstick.py), measured in the same call, so the bar means the same on every machine. Each
+run is a plain `ganlab-train +experiment=PRESET` in its own process, so what is timed is what a user runs.
 """
 from __future__ import annotations
 
@@ -15,9 +17,10 @@ import sys
 import time
 from pathlib import Path
 
+from ganlab.cli.yardstick import REFERENCE_IMG_S, plain_loop_rate, scaled_minutes
 from ganlab.track.runs import CONF_DIR, load_run
 
-BAR_RATIO, BAR_MINUTES = 3.0, 6.0
+BAR_RATIO, BAR_MINUTES, BAR_MINUTES_5D, BAR_CLASS_ACC = 3.0, 6.0, 12.0, 0.9
 
 
 def digits_presets() -> list[str]:
@@ -39,18 +42,23 @@ def run_preset(preset: str, run_dir: Path, overrides: list[str]) -> tuple[float,
     return time.perf_counter() - t, code
 
 
-def row(preset: str, run_dir: Path, seconds: float, code: int) -> dict:
-    """The table row of one finished run, read as ganlab-compare reads it (load_run)."""
+def row(preset: str, run_dir: Path, seconds: float, code: int, yardstick: float = REFERENCE_IMG_S) -> dict:
+    """The table row of one finished run, read as ganlab-compare reads it (load_run); `yardstick` is this
+    machine's plain-loop img/s, which scales the minutes."""
     run = load_run(run_dir)
     scored = [e for e in run.evals if "fid" in e]
+    minutes = scaled_minutes(seconds / 60, yardstick)
     if code or not scored:
-        return {"preset": preset, "minutes": seconds / 60, "status": f"failed (exit {code}, see {run_dir}.log)"}
+        return {"preset": preset, "minutes": minutes, "status": f"failed (exit {code}, see {run_dir}.log)"}
     v = run.values
-    r = {"preset": preset, "minutes": seconds / 60, "steps": scored[-1]["step"], "fid": v["fid_final"],
+    r = {"preset": preset, "minutes": minutes, "steps": scored[-1]["step"], "fid": v["fid_final"],
          "best_fid": v["fid_best"], "floor": scored[-1]["fid_floor"], "is": v.get("is_mean_final"),
-         "precision": v.get("precision_final"), "recall": v.get("recall_final")}
+         "precision": v.get("precision_final"), "recall": v.get("recall_final"),
+         "class_acc": v.get("class_acc_final"), "class_recall": v.get("class_recall_final")}
     r["ratio"] = r["fid"] / r["floor"]
-    r["status"] = "meets" if r["ratio"] <= BAR_RATIO and r["minutes"] <= BAR_MINUTES else "misses"
+    budget = BAR_MINUTES_5D if (run.config.get("train.n_critic") or 1) >= 5 else BAR_MINUTES
+    classes_ok = r["class_acc"] is None or r["class_acc"] >= BAR_CLASS_ACC
+    r["status"] = "meets" if r["ratio"] <= BAR_RATIO and r["minutes"] <= budget and classes_ok else "misses"
     return r
 
 
@@ -59,33 +67,43 @@ def final_grid(run_dir: Path) -> Path | None:
     return grids[-1] if grids else None
 
 
-def montage(grids: dict[str, Path], path: Path, scale: int = 2) -> Path:
-    """Every preset's final grid side by side, each under its name: the suite at a glance."""
+def montage(grids: dict[str, Path], path: Path, width: int = 320, per_row: int = 3) -> Path:
+    """Every preset's final grid, each resized to the same width (every grid is 8 samples wide, so every sample
+    is drawn at one scale), under its name, `per_row` presets to a row: the suite at a glance."""
     from PIL import Image, ImageDraw
-    images = {name: Image.open(p).convert("RGB") for name, p in grids.items()}
-    images = {n: im.resize((im.width * scale, im.height * scale), Image.NEAREST) for n, im in images.items()}
-    pad = 14
-    width = sum(im.width + 8 for im in images.values())
-    sheet = Image.new("RGB", (width, max(im.height for im in images.values()) + pad), "white")
-    draw, x = ImageDraw.Draw(sheet), 0
-    for name, im in images.items():
-        draw.text((x, 1), name.removesuffix("_digits"), fill="black")
-        sheet.paste(im, (x, pad))
-        x += im.width + 8
+    images = {}
+    for name, p in grids.items():
+        im = Image.open(p).convert("RGB")
+        images[name] = im.resize((width, round(im.height * width / im.width)), Image.NEAREST)
+    pad, gap, names = 16, 12, list(images)
+    rows = [names[i:i + per_row] for i in range(0, len(names), per_row)]
+    heights = [max(images[n].height for n in r) + pad for r in rows]
+    sheet = Image.new("RGB", (per_row * (width + gap) - gap, sum(heights) + gap * (len(rows) - 1)), "white")
+    draw, y = ImageDraw.Draw(sheet), 0
+    for r, h in zip(rows, heights):
+        for k, name in enumerate(r):
+            x = k * (width + gap)
+            draw.text((x, 2), name, fill="black")
+            sheet.paste(images[name], (x, y + pad))
+        y += h + gap
     sheet.save(path)
     return path
 
 
 def table(rows: list[dict]) -> str:
-    head = "| preset | minutes | steps | final FID | best FID | floor | FID/floor | IS | precision | recall | bar |"
+    head = ("| preset | minutes | steps | final FID | best FID | floor | FID/floor | IS | precision | recall "
+            "| class_acc | class_recall | bar |")
     out = [head, "|---" * head.count(" | ") + "|---|"]
+
+    def opt(v) -> str:
+        return "-" if v is None else f"{v:.3f}"
     for r in rows:
         if "fid" not in r:
-            out.append(f"| {r['preset']} | {r['minutes']:.1f} | | | | | | | | | {r['status']} |")
+            out.append(f"| {r['preset']} | {r['minutes']:.1f} |" + " |" * 10 + f" {r['status']} |")
             continue
         out.append(f"| {r['preset']} | {r['minutes']:.1f} | {r['steps']} | {r['fid']:.1f} | {r['best_fid']:.1f} | "
                    f"{r['floor']:.1f} | {r['ratio']:.2f} | {r['is']:.2f} | {r['precision']:.3f} | {r['recall']:.3f} | "
-                   f"{r['status']} |")
+                   f"{opt(r['class_acc'])} | {opt(r['class_recall'])} | {r['status']} |")
     return "\n".join(out)
 
 
@@ -95,15 +113,18 @@ def main(a) -> None:
     if unknown:
         raise ValueError(f"unknown presets {unknown}; available: {', '.join(digits_presets())}")
     out, grids = Path(a.out), Path(a.grids) if a.grids else None
-    print(f"ganlab-bench recipes: {len(presets)} presets, one after the other; runs under {out}; "
-          f"bar: FID <= {BAR_RATIO:g}x floor within {BAR_MINUTES:g} minutes", flush=True)
+    yardstick = plain_loop_rate()
+    print(f"ganlab-bench recipes: {len(presets)} presets, one after the other; runs under {out}; bar: FID <= "
+          f"{BAR_RATIO:g}x floor within {BAR_MINUTES:g} minutes ({BAR_MINUTES_5D:g} with 5 D steps), class_acc >= "
+          f"{BAR_CLASS_ACC:g}\nyardstick: a plain PyTorch DCGAN loop runs at {yardstick:.0f} img/s here; minutes are "
+          f"scaled to a {REFERENCE_IMG_S:.0f} img/s machine (x {yardstick / REFERENCE_IMG_S:.2f})", flush=True)
     rows = []
     for preset in presets:
         seconds, code = run_preset(preset, out / preset, list(a.override))
-        rows.append(row(preset, out / preset, seconds, code))
+        rows.append(row(preset, out / preset, seconds, code, yardstick))
         r = rows[-1]
-        print(f"  {preset}: {r['minutes']:.1f} min, " + (f"FID {r['fid']:.1f} (floor {r['floor']:.1f})" if "fid" in r
-                                                         else r["status"]), flush=True)
+        print(f"  {preset}: {seconds / 60:.1f} min measured, {r['minutes']:.1f} scaled, " +
+              (f"FID {r['fid']:.1f} (floor {r['floor']:.1f})" if "fid" in r else r["status"]), flush=True)
         grid = final_grid(out / preset)
         if grids and grid:
             grids.mkdir(parents=True, exist_ok=True)
@@ -114,6 +135,6 @@ def main(a) -> None:
     text = table(rows)
     print(text)
     (out / "recipes.md").write_text(text + "\n")
-    (out / "recipes.json").write_text(json.dumps(rows, indent=1) + "\n")
+    (out / "recipes.json").write_text(json.dumps({"yardstick_img_s": yardstick, "rows": rows}, indent=1) + "\n")
     if any(r["status"].startswith("failed") for r in rows):
         raise SystemExit(1)
