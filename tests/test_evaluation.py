@@ -214,6 +214,22 @@ def test_evaluate_scores_an_npz_and_a_folder_of_someone_elses_images(tmp_path, c
     assert len((tmp_path / "scores.jsonl").read_text().splitlines()) == 3
 
 
+@pytest.mark.parametrize("conditional", [True, False])
+def test_every_sample_mode_works_on_conditional_and_unconditional_runs(tmp_path, capsys, conditional):
+    over = ["train.steps=1", f"model.conditional={str(conditional).lower()}"]
+    _, d = run(tmp_path / "run", over)
+    save_config(d, over)
+    out = tmp_path / "png"
+    for mode in ([], ["--grid"], ["--truncation", "0.7"], ["--interpolate", "8"]):   # 8 steps x 8 rows > 50 a batch
+        sample_cli.main([str(d), "--n", "20", *mode, "--out", str(out), "--device", "cpu"])
+    if conditional:
+        sample_cli.main([str(d), "--classes", "3", "--out", str(out), "--device", "cpu"])
+    printed = capsys.readouterr().out
+    expected = ["grid.png", "interpolate_latent.png"] + (["interpolate_class.png", "class_003.png"] if conditional else [])
+    assert all((out / name).is_file() and str(out / name) in printed for name in expected)
+    assert len(np.load(out / "samples.npz")["images"]) == 20 and "wrote 20 images" in printed
+
+
 def test_sample_truncation_interpolation_and_class_grids(tmp_path, capsys):
     _, d = run(tmp_path / "run", ["train.steps=1"])
     save_config(d, ["train.steps=1"])

@@ -7,9 +7,14 @@ from ganlab.cli.build import model_pair
 from ganlab.train import checkpoint as ckpt
 from ganlab.train.finetune import frozen_parameters, init_from
 
-SMALL = {"dcgan": dict(g_width=8, d_width=8), "biggan_deep": dict(ch=4, depth=1, g_attn=0, d_attn=8),
+SMALL = {"dcgan": dict(g_width=8, d_width=8), "biggan": dict(ch=4), "biggan_deep": dict(ch=4, depth=1, g_attn=0, d_attn=8),
          "unet_gan": dict(ch=8, d_attn=8), "attention_wgan": dict(ch=4, d_ch=4, g_attn=0, d_attn=8)}
 HEADS = ("head.", "pixel_out.", "pixel_embed.")
+
+
+def test_every_registered_model_is_covered():
+    from ganlab.registry import MODELS
+    assert sorted(SMALL) == sorted(MODELS.names())   # a new model adds its smallest size here
 
 
 @pytest.mark.parametrize("model", sorted(SMALL))
@@ -22,7 +27,8 @@ def test_every_discriminator_lists_its_blocks_input_first(model):
     covered = {names[id(p)] for p in in_blocks}
     assert covered == {n for n in names.values() if not n.startswith(HEADS)}   # everything but the heads
     assert any(p.dim() == 4 and p.shape[1] == 1 for p in blocks[0].parameters())   # the first block reads the image
-    if model in ("dcgan", "biggan_deep", "attention_wgan"):            # encoders: the blocks chain to D's features
+    if model in ("dcgan", "biggan", "biggan_deep", "attention_wgan"):  # encoders: the blocks chain to D's features
+        d.eval()                                                        # no SN power iteration between the passes
         x = h = torch.randn(2, 1, 16, 16)
         for b in blocks:
             h = b(h)

@@ -32,12 +32,19 @@ ROWS = 8
 
 @contextlib.contextmanager
 def class_mix(g: nn.Module, a: torch.Tensor, b: torch.Tensor, t: torch.Tensor):
-    """Every class embedding of g (an nn.Embedding over its num_classes) returns (1-t) E[a] + t E[b]."""
+    """Every class embedding of g (an nn.Embedding over its num_classes) returns (1-t) E[a] + t E[b] for the
+    images in order (N,), whichever batches the sampler cuts them into: each table counts what it has served."""
     tables = [m for m in g.modules() if isinstance(m, nn.Embedding) and m.num_embeddings == g.num_classes]
     if not tables:
         raise ValueError(f"{type(g).__name__} has no nn.Embedding over its {g.num_classes} classes to interpolate")
-    hooks = [m.register_forward_hook(lambda m, inp, out: torch.lerp(m.weight[a.to(out.device)], m.weight[b.to(out.device)],
-                                                                    t.to(out.device)[:, None])) for m in tables]
+    served = {m: 0 for m in tables}
+
+    def mix(m, inp, out):
+        i, n = served[m], len(out)
+        served[m] += n
+        part = slice(i, i + n)
+        return torch.lerp(m.weight[a[part].to(out.device)], m.weight[b[part].to(out.device)], t[part].to(out.device)[:, None])
+    hooks = [m.register_forward_hook(mix) for m in tables]
     try:
         yield
     finally:

@@ -50,17 +50,30 @@ class GBlock(nn.Module):
         return h + skip
 
 
+G_CONDS = ("z_and_class", "class")
+
+
 class BigGANDeepGenerator(nn.Module):
+    """g_cond: what drives every conditional BN. z_and_class is BigGAN-deep's (the shared class embedding
+    concatenated with the whole z); class is the lightweight option (the embedding alone, z only in the stem):
+    at init a whole-z CBN scales each channel by 1 +- 0.7 per sample, which a small G does not overcome."""
+
     def __init__(self, image_size: int = 32, channels: int = 3, num_classes: int = 0, ch: int = 64,
                  z_dim: int = 128, shared_dim: int = 128, depth: int = 2, attn: int = 16,
-                 spectral_norm: bool = True, init: str = "ortho"):
+                 spectral_norm: bool = True, init: str = "ortho", g_cond: str = "z_and_class"):
         super().__init__()
         _arch(image_size)
+        if g_cond not in G_CONDS:
+            raise ValueError(f"unknown biggan_deep g_cond '{g_cond}'; available: {', '.join(G_CONDS)}")
+        if g_cond == "class" and not num_classes:
+            raise ValueError("biggan_deep g_cond=class needs a class-conditional model (conditional: true, labelled data)")
         self.z_dim, self.num_classes, self.image_size, self.channels = z_dim, num_classes, image_size, channels
+        self.g_cond = g_cond
         arch = [m * ch for m in G_ARCH[image_size]]
         self.shared = nn.Embedding(num_classes, shared_dim) if num_classes else None   # no SN here (BigGAN)
-        cond = z_dim + (shared_dim if num_classes else 0)
-        self.stem = sn(nn.Linear(cond, arch[0] * 16), spectral_norm)
+        stem_in = z_dim + (shared_dim if num_classes else 0)
+        cond = shared_dim if g_cond == "class" else stem_in
+        self.stem = sn(nn.Linear(stem_in, arch[0] * 16), spectral_norm)
         self.blocks = nn.ModuleList()
         res = 4
         for c_in, c_out in zip(arch[:-1], arch[1:]):
@@ -77,8 +90,10 @@ class BigGANDeepGenerator(nn.Module):
         init_weights(self, init)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # -> (B, C, H, W)
-        c = torch.cat([self.shared(y), z], 1) if self.shared is not None else z
+        e = self.shared(y) if self.shared is not None else None
+        c = torch.cat([e, z], 1) if e is not None else z
         h = self.stem(c).view(len(z), -1, 4, 4)
+        c = e if self.g_cond == "class" else c
         for block in self.blocks:
             h = block(h, c) if isinstance(block, GBlock) else block(h)
         return self.out(h)
@@ -126,16 +141,31 @@ def d_blocks(stages: list[tuple[list[nn.Module], int, bool]], image_size: int, a
     return nn.Sequential(*blocks)
 
 
+D_BLOCK_KINDS = ("deep", "wide")
+
+
 class BigGANDeepDiscriminator(nn.Module):
+    """d_block: deep is BigGAN-deep's bottleneck DBlock; wide is the lightweight option, BigGAN's two-conv
+    wide D block (pre-activation) at the same widths, depth and resolutions: at ch 8 the bottleneck's 3x3
+    convolutions run on 8 channels and its residual branches carry 0.07-0.16 of the skip, so D learns
+    shape about 10x more slowly than with wide blocks."""
+
     def __init__(self, image_size: int = 32, channels: int = 3, num_classes: int = 0, ch: int = 64,
-                 depth: int = 2, attn: int = 16, spectral_norm: bool = True, init: str = "ortho"):
+                 depth: int = 2, attn: int = 16, spectral_norm: bool = True, init: str = "ortho", d_block: str = "deep"):
         super().__init__()
         _arch(image_size)
+        if d_block not in D_BLOCK_KINDS:
+            raise ValueError(f"unknown biggan_deep d_block '{d_block}'; available: {', '.join(D_BLOCK_KINDS)}")
         arch = [m * ch for m in D_ARCH[image_size]]
         self.stem = sn(nn.Conv2d(channels, arch[0], 3, padding=1), spectral_norm)
-        stages = [([DBlock(c_in if i == 0 else c_out, c_out, down and i == 0, spectral_norm)   # the first block of a
-                    for i in range(depth)], c_out, down)                                      # stage changes width
-                  for c_in, c_out, down in zip(arch[:-1], arch[1:], D_DOWN[image_size])]      # and downsamples
+
+        def block(c_in: int, c_out: int, down: bool) -> nn.Module:
+            if d_block == "wide":
+                return WideDBlock(c_in, c_out, down, True, spectral_norm)
+            return DBlock(c_in, c_out, down, spectral_norm)
+        stages = [([block(c_in if i == 0 else c_out, c_out, down and i == 0)    # the first block of a stage
+                    for i in range(depth)], c_out, down)                        # changes width and downsamples
+                  for c_in, c_out, down in zip(arch[:-1], arch[1:], D_DOWN[image_size])]
         self.blocks = d_blocks(stages, image_size, attn, spectral_norm)
         self.features_dim = arch[-1]
         self.head = Projection(arch[-1], num_classes, spectral_norm)
@@ -277,6 +307,10 @@ class BigGANDiscriminator(nn.Module):
         self.features_dim = widths[-1]
         self.head = Projection(widths[-1], num_classes, spectral_norm)
         init_weights(self, init)
+
+    def ordered_blocks(self) -> list[nn.Module]:
+        """D's blocks from the input up, the head excluded (FreezeD freezes the first K)."""
+        return list(self.blocks)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
         h = F.relu(self.blocks(x)).sum((2, 3))   # global sum pooling -> (B, C)
