@@ -1,6 +1,10 @@
 """ganlab-train: the Hydra entry point. `train(cfg, run_dir)` is importable and Hydra-free to call."""
 from __future__ import annotations
 
+import time
+
+STARTED = time.time()   # before torch and Hydra are imported: the run's start-up counts from here
+
 import json
 import math
 import sys
@@ -54,12 +58,19 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
         return json.loads((Path(run_dir) / "summary.json").read_text())
     with user_input():
         trainer = build(cfg, run_dir)
+    trainer.timer.add("startup", time.time() - max(STARTED, getattr(train, "last_end", STARTED)))
     if trainer.dist.main:
-        provenance.write(trainer.run_dir, trainer.hw.device)
-    if cfg.debug.profile:
-        with profiled(trainer.run_dir):
-            return trainer.fit()
-    return trainer.fit()
+        with trainer.timer("provenance"):
+            provenance.write(trainer.run_dir, trainer.hw.device)
+    try:
+        if cfg.debug.profile:
+            with profiled(trainer.run_dir):
+                return trainer.fit()
+        return trainer.fit()
+    finally:
+        train.last_end = time.time()   # a sweep's next job in this process starts its clock here
+        if trainer.dist.main and trainer.progress:
+            print(f"[ganlab] {trainer.timer.line()}", file=sys.stderr)
 
 
 def objective(summary: dict) -> float:

@@ -30,6 +30,7 @@ from ganlab.metrics.extractors import Extractor, cache_dir
 from ganlab.metrics.neighbours import density_coverage, fid_bootstrap, memorization
 from ganlab.metrics.protocol import fingerprint
 from ganlab.metrics.sampling import GSampler
+from ganlab.track.timing import Timer
 
 METRICS = ("fid", "is", "kid", "pr", "dc", "class_acc", "class_recall", "memorization", "d_acc")
 CLASS_METRICS = ("class_acc", "class_recall")   # scored for a conditional G only
@@ -127,29 +128,31 @@ class Evaluator:
     def evaluate(self, g: nn.Module, d: nn.Module | None = None, step: int = 0) -> dict:
         """With several ranks, each samples its slice of the same seeded noise and embeds it; rank 0
         gathers the features (and the images, for the memorization pairs), scores, and shares the result."""
-        r = self.ranks
+        r, timer = self.ranks, Timer()
         z, labels = self.sampler.noise(self.num_samples, g, self.seed)
         if r is not None:
             share = -(-self.num_samples // r.world)     # equal shares, so collective layers see the same calls
             part = slice(r.rank * share, (r.rank + 1) * share)
             z, labels = z[part], (labels[part] if labels is not None else None)
-        with self.sampler.prepared(g):
+        with timer("generate"), self.sampler.prepared(g):
             fake = to_uint8(self.sampler.images(g, z, labels))
-        out = self.embed(fake)
+        with timer("embed"):
+            out = self.embed(fake)
         if labels is not None:
             out["labels"] = labels.cpu()
-        result = self.discriminator_scores(g, d) if "d_acc" in self.metrics and d is not None else {}
+        with timer("d_acc"):
+            result = self.discriminator_scores(g, d) if "d_acc" in self.metrics and d is not None else {}
         if r is None:
-            result.update(self.metrics_from(out, fake, step))
+            result.update(self.metrics_from(out, fake, step, timer))
         else:
             parts = r.gather({**{k: v.cpu() for k, v in out.items()}, "images": fake.cpu()})
             scores = None
             if r.main:
                 whole = {k: torch.cat([p[k] for p in parts])[:self.num_samples] for k in parts[0]}
                 images = whole.pop("images")
-                scores = self.metrics_from(whole, images, step)
+                scores = self.metrics_from(whole, images, step, timer)
             result.update(r.broadcast(scores))
-        return {**result, "protocol": self.protocol, "protocol_hash": fingerprint(self.protocol)}
+        return {**result, "time_s": timer.rounded(), "protocol": self.protocol, "protocol_hash": fingerprint(self.protocol)}
 
     def evaluate_images(self, images: torch.Tensor, step: int = 0) -> dict:
         """Score given uint8 images (N, C, H, W), e.g. someone else's samples, under this protocol."""
@@ -158,7 +161,10 @@ class Evaluator:
         return {**self.score(images, step), "protocol": self.protocol, "protocol_hash": fingerprint(self.protocol)}
 
     def score(self, fake: torch.Tensor, step: int = 0) -> dict:
-        return self.metrics_from(self.embed(fake), fake, step)
+        timer = Timer()
+        with timer("embed"):
+            out = self.embed(fake)
+        return {**self.metrics_from(out, fake, step, timer), "time_s": timer.rounded()}
 
     def embed(self, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         """The extractor outputs the metrics need: features, logits (when it has them), P/R features."""
@@ -167,10 +173,50 @@ class Evaluator:
             out["pr_features"] = self.pr_extractor(fake, self.batch_size)["features"]
         return out
 
-    def metrics_from(self, out: dict, fake: torch.Tensor, step: int = 0) -> dict:
-        """The metrics of the generated images `fake` (uint8), embedded as `out`, against the reference."""
-        ref = self.reference_features()
+    def metrics_from(self, out: dict, fake: torch.Tensor, step: int = 0, timer: Timer | None = None) -> dict:
+        """The metrics of the generated images `fake` (uint8), embedded as `out`, against the reference;
+        `timer` collects each metric's seconds (the evaluation line's time_s)."""
+        timer = timer or Timer()
+        with timer("reference"):
+            ref = self.reference_features()
         feats, real = out["features"], ref["features"].double()
+        result: dict = {}
+        with timer("fid"):
+            result.update(self.fid(feats, ref))
+        if "is" in self.metrics:
+            with timer("is"):
+                isc = isc_features_to_metric(out["logits"], splits=self.isc_splits)
+            result["is_mean"], result["is_std"] = isc["inception_score_mean"], isc["inception_score_std"]
+        if "kid" in self.metrics:
+            with timer("kid"):
+                m = min(self.kid_subset_size, len(feats), len(real))
+                kid = kid_features_to_metric(feats, real, kid_subsets=100, kid_subset_size=m, kid_degree=3,
+                                             kid_gamma=None, kid_coef0=1, kid_kernel="poly", rng_seed=2020, verbose=False)
+            result["kid"], result["kid_std"] = kid["kernel_inception_distance_mean"], kid["kernel_inception_distance_std"]
+        if {"pr", "dc"} & set(self.metrics):
+            pr_fake, pr_real = feats, real
+            if "pr_features" in out:
+                pr_fake = out["pr_features"]
+                with timer("reference"):
+                    pr_real = self.features_of(self.reference, self.pr_extractor, self.cache_key)["features"]
+            if "pr" in self.metrics:
+                with timer("pr"):   # batched: 50k x 50k distances do not fit
+                    pr = prc_features_to_metric(pr_fake.float(), pr_real.float(), prc_neighborhood=self.pr_neighborhood,
+                                                prc_batch_size=5000, save_cpu_ram=True, verbose=False)
+                result["precision"], result["recall"] = pr["precision"], pr["recall"]
+            if "dc" in self.metrics:
+                with timer("dc"):
+                    result.update(density_coverage(pr_real, pr_fake, self.dc_k))
+        if "labels" in out:
+            with timer("class"):
+                result.update(self.class_metrics(out, ref))
+        if "memorization" in self.metrics:
+            with timer("memorization"):
+                result.update(self.memorization(fake, feats, step))
+        return result
+
+    def fid(self, feats: torch.Tensor, ref: dict) -> dict:
+        """FID against the reference statistics, its split-half floor and its bootstrap interval."""
         result: dict = {}
         if "fid" in self.metrics:
             result["fid"] = fid_statistics_to_metric(fid_features_to_statistics(feats), ref["stats"], False)["frechet_inception_distance"]
@@ -179,29 +225,6 @@ class Evaluator:
                 result["fid_ci"] = list(fid_bootstrap(feats, ref["stats"]["mu"], ref["stats"]["sigma"], self.fid_ci_resamples,
                                                       self.fid_ci, self.seed, self.device))
                 result["fid_ci_level"] = self.fid_ci
-        if "is" in self.metrics:
-            isc = isc_features_to_metric(out["logits"], splits=self.isc_splits)
-            result["is_mean"], result["is_std"] = isc["inception_score_mean"], isc["inception_score_std"]
-        if "kid" in self.metrics:
-            m = min(self.kid_subset_size, len(feats), len(real))
-            kid = kid_features_to_metric(feats, real, kid_subsets=100, kid_subset_size=m, kid_degree=3,
-                                         kid_gamma=None, kid_coef0=1, kid_kernel="poly", rng_seed=2020, verbose=False)
-            result["kid"], result["kid_std"] = kid["kernel_inception_distance_mean"], kid["kernel_inception_distance_std"]
-        if {"pr", "dc"} & set(self.metrics):
-            pr_fake, pr_real = feats, real
-            if "pr_features" in out:
-                pr_fake = out["pr_features"]
-                pr_real = self.features_of(self.reference, self.pr_extractor, self.cache_key)["features"]
-            if "pr" in self.metrics:
-                pr = prc_features_to_metric(pr_fake.float(), pr_real.float(), prc_neighborhood=self.pr_neighborhood,
-                                            prc_batch_size=5000, save_cpu_ram=True, verbose=False)   # batched: 50k x 50k distances do not fit
-                result["precision"], result["recall"] = pr["precision"], pr["recall"]
-            if "dc" in self.metrics:
-                result.update(density_coverage(pr_real, pr_fake, self.dc_k))
-        if "labels" in out:
-            result.update(self.class_metrics(out, ref))
-        if "memorization" in self.metrics:
-            result.update(self.memorization(fake, feats, step))
         return result
 
     def class_metrics(self, out: dict, ref: dict) -> dict:

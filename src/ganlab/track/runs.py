@@ -141,6 +141,7 @@ def load_run(path: Path, protocol: str | None = None) -> Run:
             info = json.loads(summary.read_text())
             run.status = info.get("status", "unknown")
             run.values["wall_s"] = info.get("wall_time_s")
+            run.values.update({f"time_{k}": v for k, v in (info.get("time_s") or {}).items()})   # time_train, ...
         except json.JSONDecodeError:
             run.status = "unreadable summary"
     else:

@@ -26,6 +26,7 @@ from ganlab.track.images import save_grid
 from ganlab.track.jsonl import drop_after
 from ganlab.track.plots import plot_run
 from ganlab.track.stats import Stats
+from ganlab.track.timing import Timer
 from ganlab.train import checkpoint as ckpt
 from ganlab.train.diagnostics import frozen_buffers, side_effect_free
 from ganlab.train.distributed import Dist
@@ -78,6 +79,7 @@ class Trainer:
         sched_g.attach(self.stats, "loss/g/total")
         sched_d.attach(self.stats, "loss/d/total")
         self.step, self.images_seen, self.elapsed, self.best_fid = 0, 0, 0.0, float("inf")
+        self.timer = Timer()   # this process's seconds per part (summary.json time_s); diagnostics only
         self._watch: list[tuple[int, str, torch.Tensor]] = []   # loss terms awaiting a finiteness check
         self.num_classes = getattr(g, "num_classes", 0)
         n = settings.samples_per_class
@@ -189,29 +191,34 @@ class Trainer:
         status = "crashed"
         try:
             while self.step < self.s.steps:
-                self.d_step()
-                ctx = self.g_step()
-                self.step += 1
-                self.dist.sync_buffers(self.g, self.d, *self.regs)   # rank 0's BN statistics, so all ranks match
-                if self.ema:
-                    self.ema.update(self.g, self.step)
-                for sched in (self.sched_g, self.sched_d):
-                    sched.on_step(self.step)
-                for r in self.regs:
-                    r.update(ctx)
+                with self.timer("train"):
+                    self.d_step()
+                    ctx = self.g_step()
+                    self.step += 1
+                    self.dist.sync_buffers(self.g, self.d, *self.regs)   # rank 0's BN statistics, so all ranks match
+                    if self.ema:
+                        self.ema.update(self.g, self.step)
+                    for sched in (self.sched_g, self.sched_d):
+                        sched.on_step(self.step)
+                    for r in self.regs:
+                        r.update(ctx)
                 bar.update(1)
                 last = self.step == self.s.steps
                 if self.step % self.s.log_every == 0 or last:
-                    row = self.log(ctx, time.time() - t0, start_step)
+                    with self.timer("log"):
+                        row = self.log(ctx, time.time() - t0, start_step)
                     bar.set_postfix({"img/s": f"{row['img_s']:.0f}", "d": f"{row.get('loss/d/total', 0):.3f}",
                                      "g": f"{row.get('loss/g/total', 0):.3f}"})
                 if self.step % self.s.sample_every == 0 or last:
-                    self.sample()
+                    with self.timer("samples"):
+                        self.sample()
                 if self.evaluator and self.eval_every and (self.step % self.eval_every == 0 or last):
-                    self.evaluate()
+                    with self.timer("eval"):
+                        self.evaluate()
                 if self.step % self.s.ckpt_every == 0 or last:
                     self.check_finite()
-                    self.save("last.pt")
+                    with self.timer("checkpoints"):
+                        self.save("last.pt")
             status = "finished"
         except KeyboardInterrupt:
             status = "interrupted"
@@ -333,7 +340,8 @@ class Trainer:
 
     def write_summary(self, status: str) -> None:
         if self.dist.main:
-            plot_run(self.run_dir)
+            with self.timer("plots"):
+                plot_run(self.run_dir)
         evals = []
         if (self.run_dir / "eval.jsonl").is_file():
             evals = [json.loads(line) for line in (self.run_dir / "eval.jsonl").read_text().splitlines() if line.strip()]
@@ -342,6 +350,7 @@ class Trainer:
             "wall_time_s": round(self.elapsed, 2), "final": getattr(self, "last_row", {}),
             "final_eval": evals[-1] if evals else None,
             "best_eval": min((e for e in evals if "fid" in e), key=lambda e: e["fid"], default=None),
+            "time_s": self.timer.rounded(),
         }
         if self.dist.main:
             (self.run_dir / "summary.json").write_text(json.dumps(self.summary, indent=2))
