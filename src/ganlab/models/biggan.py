@@ -50,7 +50,25 @@ class GBlock(nn.Module):
         return h + skip
 
 
-G_CONDS = ("z_and_class", "class")
+class WideGBlock(nn.Module):
+    """BigGAN's two-conv G block driven by a conditioning vector: CBN-ReLU-[up]-3x3, CBN-ReLU-3x3; the skip
+    upsamples, then a learned 1x1 (the lightweight option g_block=wide of BigGAN-deep's generator)."""
+
+    def __init__(self, c_in: int, c_out: int, cond_dim: int, upsample: bool, use_sn: bool):
+        super().__init__()
+        self.upsample = upsample
+        self.bn1, self.bn2 = ConditionalBatchNorm2d(c_in, cond_dim, use_sn), ConditionalBatchNorm2d(c_out, cond_dim, use_sn)
+        self.conv1 = sn(nn.Conv2d(c_in, c_out, 3, padding=1), use_sn)
+        self.conv2 = sn(nn.Conv2d(c_out, c_out, 3, padding=1), use_sn)
+        self.skip = sn(nn.Conv2d(c_in, c_out, 1), use_sn)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        up = (lambda t: F.interpolate(t, scale_factor=2, mode="nearest")) if self.upsample else (lambda t: t)
+        h = self.conv2(F.relu(self.bn2(self.conv1(up(F.relu(self.bn1(x, c)))), c)))
+        return h + self.skip(up(x))
+
+
+G_CONDS, G_BLOCKS = ("z_and_class", "class"), {"deep": GBlock, "wide": WideGBlock}
 
 
 class BigGANDeepGenerator(nn.Module):
@@ -60,11 +78,13 @@ class BigGANDeepGenerator(nn.Module):
 
     def __init__(self, image_size: int = 32, channels: int = 3, num_classes: int = 0, ch: int = 64,
                  z_dim: int = 128, shared_dim: int = 128, depth: int = 2, attn: int = 16,
-                 spectral_norm: bool = True, init: str = "ortho", g_cond: str = "z_and_class"):
+                 spectral_norm: bool = True, init: str = "ortho", g_cond: str = "z_and_class", g_block: str = "deep"):
         super().__init__()
         _arch(image_size)
         if g_cond not in G_CONDS:
             raise ValueError(f"unknown biggan_deep g_cond '{g_cond}'; available: {', '.join(G_CONDS)}")
+        if g_block not in G_BLOCKS:
+            raise ValueError(f"unknown biggan_deep g_block '{g_block}'; available: {', '.join(G_BLOCKS)}")
         if g_cond == "class" and not num_classes:
             raise ValueError("biggan_deep g_cond=class needs a class-conditional model (conditional: true, labelled data)")
         self.z_dim, self.num_classes, self.image_size, self.channels = z_dim, num_classes, image_size, channels
@@ -79,7 +99,7 @@ class BigGANDeepGenerator(nn.Module):
         for c_in, c_out in zip(arch[:-1], arch[1:]):
             for i in range(depth):   # only the last block of a stage upsamples and changes width
                 last = i == depth - 1
-                self.blocks.append(GBlock(c_in, c_out if last else c_in, cond, last, spectral_norm))
+                self.blocks.append(G_BLOCKS[g_block](c_in, c_out if last else c_in, cond, last, spectral_norm))
             res *= 2
             if res == attn:
                 self.blocks.append(SelfAttention(c_out, spectral_norm))
@@ -95,7 +115,7 @@ class BigGANDeepGenerator(nn.Module):
         h = self.stem(c).view(len(z), -1, 4, 4)
         c = e if self.g_cond == "class" else c
         for block in self.blocks:
-            h = block(h, c) if isinstance(block, GBlock) else block(h)
+            h = block(h, c) if isinstance(block, (GBlock, WideGBlock)) else block(h)
         return self.out(h)
 
 

@@ -36,10 +36,10 @@ def biggan(image_size: int, channels: int, num_classes: int = 0, *, conditional:
 @MODELS.register("biggan_deep")
 def biggan_deep(image_size: int, channels: int, num_classes: int = 0, *, conditional: bool, ch: int,
                 z_dim: int, shared_dim: int, depth: int, g_attn: int, d_attn: int,
-                spectral_norm: bool, init: str):
+                spectral_norm: bool, init: str, g_cond: str, g_block: str, d_block: str):
     classes = num_classes if conditional else 0
-    g = BigGANDeepGenerator(image_size, channels, classes, ch, z_dim, shared_dim, depth, g_attn, spectral_norm, init)
-    d = BigGANDeepDiscriminator(image_size, channels, classes, ch, depth, d_attn, True, init)
+    g = BigGANDeepGenerator(image_size, channels, classes, ch, z_dim, shared_dim, depth, g_attn, spectral_norm, init, g_cond, g_block)
+    d = BigGANDeepDiscriminator(image_size, channels, classes, ch, depth, d_attn, True, init, d_block)
     return g, d
 
 
