@@ -83,7 +83,7 @@ def montage(grids: dict[str, Path], path: Path, width: int = 320, per_row: int =
     for r, h in zip(rows, heights):
         for k, name in enumerate(r):
             x = k * (width + gap)
-            draw.text((x, 2), name, fill="black")
+            draw.text((x, y + 2), name, fill="black")
             sheet.paste(images[name], (x, y + pad))
         y += h + gap
     sheet.save(path)
