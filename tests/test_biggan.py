@@ -93,11 +93,12 @@ def shape_probe(d, steps: int = 300, batch: int = 32, seed: int = 0) -> float:
 @pytest.mark.parametrize("preset", ["biggan_digits", "biggan_augself_apa_digits"])
 def test_each_conditional_biggan_d_of_a_digits_preset_learns_shape_within_300_steps(preset):
     """A D that cannot tell a digit's shape from its label teaches G brightness, not digits (the reference
-    BigGAN-deep D at the preset's size, ch 8 and depth 1, reaches 0.53 here; BigGAN's wide D 0.86)."""
+    BigGAN-deep D at the preset's size, ch 8 and depth 1, reaches 0.53 here; BigGAN's wide D 0.86; the
+    preset's d_block=wide D 0.75-0.77)."""
     from conftest import compose_cfg
     from ganlab.cli.build import build_models
     from ganlab.data.digits import digits
     cfg = compose_cfg([f"+experiment={preset}"])
     torch.manual_seed(0)   # the probe's spread over inits is wide (BigGAN's D: 0.78-0.87 over seeds 0-3)
     _, d = build_models(cfg, digits(cfg.dataset.image_size, "train"))
-    assert shape_probe(d) >= 0.75
+    assert shape_probe(d) >= 0.7   # D's that cannot: 0.53-0.67 (the deep reference at ch 8 or 16, depth 1 or 2)

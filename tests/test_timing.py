@@ -19,7 +19,8 @@ def test_summary_and_eval_lines_account_for_their_time(tmp_path, capsys):
     assert sum(parts.values()) - parts["startup"] < wall     # the parts do not overlap
     line = json.loads((run_dir / "eval.jsonl").read_text().splitlines()[-1])
     assert {"generate", "embed", "reference", "fid", "is", "kid", "pr", "dc", "class", "d_acc"} <= set(line["time_s"])
-    assert sum(line["time_s"].values()) <= parts["eval"]      # the evaluation's own split sits inside its share
+    split = line["time_s"]                                    # the evaluation's own split sits inside its share
+    assert sum(split.values()) <= parts["eval"] + 0.005 * len(split)   # (each part rounded to 0.01 s)
     out = tmp_path / "t.md"
     compare.main([str(run_dir), "--columns", "startup_s,train_s,eval_s", "--markdown", str(out)])
     header, _, row = out.read_text().splitlines()

@@ -40,7 +40,7 @@ class LinearD(nn.Module):
 def penalty_ctx(step=0):
     real, fake = torch.randn(4, 1, 2, 2), torch.randn(4, 1, 2, 2)
     d = LinearD()
-    return StepContext(step=step, phase="d", d=d, stats=Stats(), run_d=lambda x, y, side, ctx, augment=True: d(x, y),
+    return StepContext(step=step, phase="d", d=d, stats=Stats(), run_d=lambda x, y, side, ctx, augment=True, eager=False: d(x, y),
                        real=real, fake=fake)
 
 
