@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import time
 
-STARTED = time.time()   # before torch and Hydra are imported: the run's start-up counts from here
+STARTED = time.time()   # before torch and Hydra are imported: the first run's start-up counts from here
+_clock = {"since": STARTED}   # where the next run's start-up counts from (a sweep runs several jobs in one process)
 
 import json
 import math
@@ -58,7 +59,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
         return json.loads((Path(run_dir) / "summary.json").read_text())
     with user_input():
         trainer = build(cfg, run_dir)
-    trainer.timer.add("startup", time.time() - max(STARTED, getattr(train, "last_end", STARTED)))
+    trainer.timer.add("startup", time.time() - _clock["since"])
     if trainer.dist.main:
         with trainer.timer("provenance"):
             provenance.write(trainer.run_dir, trainer.hw.device)
@@ -68,7 +69,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
                 return trainer.fit()
         return trainer.fit()
     finally:
-        train.last_end = time.time()   # a sweep's next job in this process starts its clock here
+        _clock["since"] = time.time()
         if trainer.dist.main and trainer.progress:
             print(f"[ganlab] {trainer.timer.line()}", file=sys.stderr)
 
