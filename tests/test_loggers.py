@@ -1,4 +1,6 @@
 """Loggers are a registry like every other group; a resumed run continues the same wandb run."""
+import time
+
 import pytest
 
 from conftest import run
@@ -20,6 +22,7 @@ def test_a_resumed_run_continues_the_same_wandb_run(tmp_path):
     wandb = ["logger=wandb", "logger.wandb.mode=offline"]
     run(tmp_path, [*wandb, "train.steps=1"])
     run_id = (tmp_path / "wandb_run_id").read_text().strip()
+    time.sleep(1.1)   # wandb names an offline run's folder by the second it starts: two in one second would share it
     run(tmp_path, [*wandb, "train.steps=2", "resume=auto"])
     runs = sorted((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 2

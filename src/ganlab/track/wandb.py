@@ -14,8 +14,8 @@ ID_FILE = "wandb_run_id"
 
 
 class WandbLogger:
-    def __init__(self, run_dir: Path, config: dict, mode: str = "offline", project: str = "ganlab",
-                 entity: str | None = None, group: str | None = None, tags: list | None = None):
+    def __init__(self, run_dir: Path, config: dict, mode: str, project: str, entity: str | None, group: str | None,
+                 tags: list | None):
         if mode not in ("online", "offline", "disabled"):
             raise ValueError(f"unknown logger.wandb.mode '{mode}'; available: online, offline, disabled")
         try:
@@ -50,8 +50,8 @@ class WandbLogger:
 
 
 @LOGGERS.register("wandb")
-def wandb_logger(run_dir: Path, config: dict, sweep: str | None = None, mode: str = "online",
-                 project: str = "ganlab", entity: str | None = None, group: str | None = None,
-                 tags: list | None = None) -> list:
-    """metrics.jsonl and a wandb run; group null: multirun jobs share one named after the sweep."""
+def wandb_logger(run_dir: Path, config: dict, sweep: str | None = None, *, mode: str, project: str,
+                 entity: str | None, group: str | None, tags: list | None) -> list:
+    """metrics.jsonl and a wandb run; group null: multirun jobs share one named after the sweep. The
+    defaults live in conf/logger/wandb.yaml."""
     return [JsonlLogger(run_dir), WandbLogger(run_dir, config, mode, project, entity, group or sweep, tags)]
