@@ -33,7 +33,6 @@ from ganlab.metrics.sampling import GSampler
 from ganlab.track.timing import Timer
 
 METRICS = ("fid", "is", "kid", "pr", "dc", "class_acc", "class_recall", "memorization", "d_acc")
-CLASS_METRICS = ("class_acc", "class_recall")   # scored for a conditional G only
 
 
 def fid_from_features(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -194,15 +193,11 @@ class Evaluator:
                                              kid_gamma=None, kid_coef0=1, kid_kernel="poly", rng_seed=2020, verbose=False)
             result["kid"], result["kid_std"] = kid["kernel_inception_distance_mean"], kid["kernel_inception_distance_std"]
         if {"pr", "dc"} & set(self.metrics):
-            pr_fake, pr_real = feats, real
-            if "pr_features" in out:
-                pr_fake = out["pr_features"]
-                with timer("reference"):
-                    pr_real = self.features_of(self.reference, self.pr_extractor, self.cache_key)["features"]
+            with timer("reference"):
+                pr_fake, pr_real = self.pr_features(out, ref)
             if "pr" in self.metrics:
-                with timer("pr"):   # batched: 50k x 50k distances do not fit
-                    pr = prc_features_to_metric(pr_fake.float(), pr_real.float(), prc_neighborhood=self.pr_neighborhood,
-                                                prc_batch_size=5000, save_cpu_ram=True, verbose=False)
+                with timer("pr"):
+                    pr = self.prc(pr_fake, pr_real)
                 result["precision"], result["recall"] = pr["precision"], pr["recall"]
             if "dc" in self.metrics:
                 with timer("dc"):
@@ -214,6 +209,18 @@ class Evaluator:
             with timer("memorization"):
                 result.update(self.memorization(fake, feats, step))
         return result
+
+    def pr_features(self, out: dict, ref: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(generated, real) features for precision/recall, density/coverage and class_recall: the P/R
+        extractor's when it is not the FID one, else the FID features."""
+        if "pr_features" in out:
+            return out["pr_features"], self.features_of(self.reference, self.pr_extractor, self.cache_key)["features"]
+        return out["features"], ref["features"].double()
+
+    def prc(self, fake: torch.Tensor, real: torch.Tensor) -> dict:
+        """torch-fidelity's precision/recall (k = pr_neighborhood), batched: 50k x 50k distances do not fit."""
+        return prc_features_to_metric(fake.float(), real.float(), prc_neighborhood=self.pr_neighborhood,
+                                      prc_batch_size=5000, save_cpu_ram=True, verbose=False)
 
     def fid(self, feats: torch.Tensor, ref: dict) -> dict:
         """FID against the reference statistics, its split-half floor and its bootstrap interval."""
@@ -236,16 +243,13 @@ class Evaluator:
         if "class_acc" in self.metrics:
             result["class_acc"] = (out["logits"].argmax(1) == labels).double().mean().item()
         if "class_recall" in self.metrics:
-            fake = out.get("pr_features", out["features"])
-            real = (self.features_of(self.reference, self.pr_extractor, self.cache_key)["features"]
-                    if "pr_features" in out else ref["features"])
+            fake, real = self.pr_features(out, ref)
             real_labels = self.reference.labels
             recalls = []
             for c in labels.unique().tolist():
-                f, r = fake[labels == c].float(), real[real_labels == c].float()
+                f, r = fake[labels == c], real[real_labels == c]
                 if len(f) > self.pr_neighborhood and len(r) > self.pr_neighborhood:
-                    recalls.append(prc_features_to_metric(f, r, prc_neighborhood=self.pr_neighborhood, prc_batch_size=5000,
-                                                          save_cpu_ram=True, verbose=False)["recall"])
+                    recalls.append(self.prc(f, r)["recall"])
             result["class_recall"] = float(np.mean(recalls)) if recalls else float("nan")
         return result
 

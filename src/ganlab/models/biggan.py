@@ -8,6 +8,8 @@ and LeCam were measured with this model.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -50,25 +52,7 @@ class GBlock(nn.Module):
         return h + skip
 
 
-class WideGBlock(nn.Module):
-    """BigGAN's two-conv G block driven by a conditioning vector: CBN-ReLU-[up]-3x3, CBN-ReLU-3x3; the skip
-    upsamples, then a learned 1x1 (the lightweight option g_block=wide of BigGAN-deep's generator)."""
-
-    def __init__(self, c_in: int, c_out: int, cond_dim: int, upsample: bool, use_sn: bool):
-        super().__init__()
-        self.upsample = upsample
-        self.bn1, self.bn2 = ConditionalBatchNorm2d(c_in, cond_dim, use_sn), ConditionalBatchNorm2d(c_out, cond_dim, use_sn)
-        self.conv1 = sn(nn.Conv2d(c_in, c_out, 3, padding=1), use_sn)
-        self.conv2 = sn(nn.Conv2d(c_out, c_out, 3, padding=1), use_sn)
-        self.skip = sn(nn.Conv2d(c_in, c_out, 1), use_sn)
-
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        up = (lambda t: F.interpolate(t, scale_factor=2, mode="nearest")) if self.upsample else (lambda t: t)
-        h = self.conv2(F.relu(self.bn2(self.conv1(up(F.relu(self.bn1(x, c)))), c)))
-        return h + self.skip(up(x))
-
-
-G_CONDS, G_BLOCKS = ("z_and_class", "class"), {"deep": GBlock, "wide": WideGBlock}
+G_CONDS, G_BLOCK_KINDS = ("z_and_class", "class"), ("deep", "wide")
 
 
 class BigGANDeepGenerator(nn.Module):
@@ -83,8 +67,8 @@ class BigGANDeepGenerator(nn.Module):
         _arch(image_size)
         if g_cond not in G_CONDS:
             raise ValueError(f"unknown biggan_deep g_cond '{g_cond}'; available: {', '.join(G_CONDS)}")
-        if g_block not in G_BLOCKS:
-            raise ValueError(f"unknown biggan_deep g_block '{g_block}'; available: {', '.join(G_BLOCKS)}")
+        if g_block not in G_BLOCK_KINDS:
+            raise ValueError(f"unknown biggan_deep g_block '{g_block}'; available: {', '.join(G_BLOCK_KINDS)}")
         if g_cond == "class" and not num_classes:
             raise ValueError("biggan_deep g_cond=class needs a class-conditional model (conditional: true, labelled data)")
         self.z_dim, self.num_classes, self.image_size, self.channels = z_dim, num_classes, image_size, channels
@@ -99,7 +83,10 @@ class BigGANDeepGenerator(nn.Module):
         for c_in, c_out in zip(arch[:-1], arch[1:]):
             for i in range(depth):   # only the last block of a stage upsamples and changes width
                 last = i == depth - 1
-                self.blocks.append(G_BLOCKS[g_block](c_in, c_out if last else c_in, cond, last, spectral_norm))
+                width = c_out if last else c_in
+                self.blocks.append(GBlock(c_in, width, cond, last, spectral_norm) if g_block == "deep" else   # wide:
+                                   PlainGBlock(c_in, width, lambda c: ConditionalBatchNorm2d(c, cond, spectral_norm),
+                                               spectral_norm, last))                  # BigGAN's block, same CBN input
             res *= 2
             if res == attn:
                 self.blocks.append(SelfAttention(c_out, spectral_norm))
@@ -115,7 +102,7 @@ class BigGANDeepGenerator(nn.Module):
         h = self.stem(c).view(len(z), -1, 4, 4)
         c = e if self.g_cond == "class" else c
         for block in self.blocks:
-            h = block(h, c) if isinstance(block, (GBlock, WideGBlock)) else block(h)
+            h = block(h, c) if isinstance(block, (GBlock, PlainGBlock)) else block(h)
         return self.out(h)
 
 
@@ -240,21 +227,22 @@ class SelfModulatedBatchNorm2d(nn.Module):
 
 
 class PlainGBlock(nn.Module):
-    """CBN-ReLU-up-3x3, CBN-ReLU-3x3; the skip upsamples, then a learned 1x1 (BigGAN's GBlock). The BNs are
-    conditioned on the class (per-layer embeddings), or with z_dim > 0 self-modulated by the whole z."""
+    """CBN-ReLU-[up]-3x3, CBN-ReLU-3x3; the skip upsamples, then a learned 1x1 (BigGAN's GBlock). `norm(C)`
+    makes each conditional BN, whose forward takes (h, cond): per-layer class embeddings (BigGAN), z
+    (unetgan's self-modulation) or a conditioning vector (BigGAN-deep's g_block=wide)."""
 
-    def __init__(self, c_in: int, c_out: int, num_classes: int, use_sn: bool, z_dim: int = 0):
+    def __init__(self, c_in: int, c_out: int, norm: Callable[[int], nn.Module], use_sn: bool, upsample: bool = True):
         super().__init__()
-        norm = (lambda c: SelfModulatedBatchNorm2d(c, z_dim)) if z_dim else (lambda c: ClassBatchNorm2d(c, num_classes))
+        self.upsample = upsample
         self.bn1, self.bn2 = norm(c_in), norm(c_out)
         self.conv1 = sn(nn.Conv2d(c_in, c_out, 3, padding=1), use_sn)
         self.conv2 = sn(nn.Conv2d(c_out, c_out, 3, padding=1), use_sn)
         self.skip = sn(nn.Conv2d(c_in, c_out, 1), use_sn)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        h = F.interpolate(F.relu(self.bn1(x, y)), scale_factor=2, mode="nearest")
-        h = self.conv2(F.relu(self.bn2(self.conv1(h), y)))
-        return h + self.skip(F.interpolate(x, scale_factor=2, mode="nearest"))
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        up = (lambda t: F.interpolate(t, scale_factor=2, mode="nearest")) if self.upsample else (lambda t: t)
+        h = self.conv2(F.relu(self.bn2(self.conv1(up(F.relu(self.bn1(x, cond)))), cond)))
+        return h + self.skip(up(x))
 
 
 class WideDBlock(nn.Module):
@@ -294,8 +282,9 @@ class BigGANGenerator(nn.Module):
         arch = [m * ch for m in G_ARCH[image_size]]
         self.stem = sn(nn.Linear(z_dim, arch[0] * 16), spectral_norm)
         self.blocks = nn.ModuleList()
+        norm = (lambda c: SelfModulatedBatchNorm2d(c, z_dim)) if self_modulation else (lambda c: ClassBatchNorm2d(c, num_classes))
         for i, (c_in, c_out) in enumerate(zip(arch[:-1], arch[1:])):
-            self.blocks.append(PlainGBlock(c_in, c_out, num_classes, spectral_norm, z_dim if self_modulation else 0))
+            self.blocks.append(PlainGBlock(c_in, c_out, norm, spectral_norm))
             if 8 << i == attn:
                 self.blocks.append(SelfAttention(c_out, spectral_norm))
         if attn and not any(isinstance(b, SelfAttention) for b in self.blocks):
