@@ -13,12 +13,20 @@ from hydra import compose, initialize_config_dir
 
 from ganlab.cli.choices import prefer_command_line_groups
 from ganlab.cli.train import CONFIG_DIR, train
+from ganlab.registry import MODELS
 
 # Small enough that one training step takes well under a second on 2 CPU cores.
 TINY = ["progress=false", "train.steps=2", "train.batch_size=8", "train.log_every=1",
         "train.sample_every=1", "train.ckpt_every=1", "train.samples_per_class=2",
         "dataset.image_size=16", "hardware=cpu", "eval=none"]
-TINY_DCGAN = ["model.g_width=8", "model.d_width=8"]
+TINY_DCGAN = [f"model.{k}={v}" for k, v in MODELS.info("dcgan")["tiny"].items()]
+
+
+def tiny_model_overrides(model: str, overrides: list[str]) -> list[str]:
+    """The smallest settings `model` declares where it registers (models/base.py), except keys the
+    overrides set themselves."""
+    return [f"model.{k}={v}" for k, v in MODELS.info(model)["tiny"].items()
+            if not any(o.startswith(f"model.{k}=") for o in overrides)]
 
 
 def compose_cfg(overrides: list[str] = ()):
@@ -30,9 +38,13 @@ def compose_cfg(overrides: list[str] = ()):
 
 
 def run(tmp_path: Path, overrides: list[str] = (), tiny_model: bool = True) -> tuple[dict, Path]:
-    """Train with the real trainer on tiny settings; no regularizer unless the test picks some."""
+    """Train with the real trainer on tiny settings (the model's too, unless tiny_model=False); no
+    regularizer unless the test picks some."""
     chosen = any(o.startswith("regularizer=") or o.startswith("+experiment=") for o in overrides)
-    cfg = compose_cfg(TINY + (TINY_DCGAN if tiny_model else []) + ([] if chosen else ["regularizer=[]"]) + list(overrides))
+    overrides = TINY + ([] if chosen else ["regularizer=[]"]) + list(overrides)
+    if tiny_model:
+        overrides += tiny_model_overrides(compose_cfg(overrides).model.name, overrides)
+    cfg = compose_cfg(overrides)
     run_dir = Path(tmp_path)
     return train(cfg, run_dir), run_dir
 

@@ -2,11 +2,12 @@ import inspect
 
 import pytest
 import torch
+import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from ganlab.cli.build import model_pair
 from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
-from ganlab.models.layers import has_spectral_norm
+from ganlab.models.layers import SelfAttention, has_spectral_norm
 from ganlab.registry import MODELS
 from ganlab.track.runs import CONF_DIR
 
@@ -52,3 +53,69 @@ def test_each_model_default_lives_in_its_yaml(name):
     assert not keyword_defaults and required == set(OmegaConf.load(CONF_DIR / "model" / f"{name}.yaml")) - {"name"}
     with pytest.raises(TypeError, match="missing"):
         MODELS.build(name, image_size=16, channels=1)
+
+
+def tiny_pair(name: str, conditional: bool = True):
+    """Every registered model at the smallest settings it declares (MODELS.register(..., tiny=...))."""
+    return model_pair(name, image_size=16, channels=1, num_classes=10 if conditional else 0,
+                      conditional=conditional, **MODELS.info(name)["tiny"])
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_every_model_has_a_yaml_and_a_tiny_size(name):
+    assert (CONF_DIR / "model" / f"{name}.yaml").is_file()
+    assert set(MODELS.info(name)["tiny"]) <= set(OmegaConf.load(CONF_DIR / "model" / f"{name}.yaml"))
+
+
+@pytest.mark.parametrize("conditional", [True, False], ids=["conditional", "unconditional"])
+@pytest.mark.parametrize("name", MODELS.names())
+def test_every_model_answers_the_protocol_and_learns_one_step(name, conditional):
+    """models/base.py: G maps (z, y) to images in [-1, 1]; D gives logits (B,), features (B, features_dim),
+    per-pixel logits if any at the image's size; one non-saturating step moves every G and D parameter."""
+    torch.manual_seed(0)
+    g, d = tiny_pair(name, conditional)
+    z = torch.randn(4, g.z_dim)
+    y = torch.tensor([0, 1, 2, 3]) if conditional else None
+    x = g(z, y)
+    assert x.shape == (4, 1, 16, 16) and x.abs().max() <= 1
+    out = d(x, y)
+    assert out.logits.shape == (4,)
+    assert out.features.shape == (4, d.features_dim)
+    assert out.pixel_logits is None or out.pixel_logits.shape == (4, 1, 16, 16)
+    before = {n: p.detach().clone() for n, p in [*g.named_parameters("g"), *d.named_parameters("d")]}
+    real = torch.rand_like(x) * 2 - 1
+    def score(images):   # the global logit and, for a U-Net D, the mean per-pixel one
+        o = d(images, y)
+        return o.logits + (0 if o.pixel_logits is None else o.pixel_logits.mean((1, 2, 3)))
+    d_loss = F.softplus(score(x.detach())).mean() + F.softplus(-score(real)).mean()
+    d_grads = torch.autograd.grad(d_loss, list(d.parameters()), allow_unused=True)
+    g_grads = torch.autograd.grad(F.softplus(-score(x)).mean(), list(g.parameters()), allow_unused=True)
+    with torch.no_grad():
+        for p, grad in zip([*d.parameters(), *g.parameters()], [*d_grads, *g_grads]):
+            if grad is not None:
+                p -= 0.1 * grad
+    still = [n for n, p in [*g.named_parameters("g"), *d.named_parameters("d")] if torch.equal(p, before[n])]
+    attention = {f"{who}.{m}.{n}" for who, net in (("g", g), ("d", d)) for m, mod in net.named_modules()
+                 if isinstance(mod, SelfAttention) for n, _ in mod.named_parameters() if n != "gamma"}
+    assert set(still) <= attention   # self-attention's branch is scaled by gamma, 0 at init (SAGAN): it moves from step 2
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_every_discriminator_lists_its_blocks_input_first(name):
+    _, d = tiny_pair(name)
+    blocks = d.ordered_blocks()
+    in_blocks = [p for b in blocks for p in b.parameters()]
+    assert len(in_blocks) == len({id(p) for p in in_blocks})            # no parameter in two blocks
+    names = {id(p): n for n, p in d.named_parameters()}
+    covered = {names[id(p)] for p in in_blocks}
+    assert covered == {n for n in names.values() if not n.startswith(("head.", "pixel_out.", "pixel_embed."))}
+    assert any(p.dim() == 4 and p.shape[1] == 1 for p in blocks[0].parameters())   # the first block reads the image
+    d.eval()                                                            # no SN power iteration between the passes
+    x = h = torch.randn(2, 1, 16, 16)
+    out = d(x, torch.tensor([1, 2]))
+    if out.pixel_logits is None:                                        # encoders: the blocks chain to D's features
+        for b in blocks:
+            h = b(h)
+        feats = out.features
+        h = h.flatten(1) if name == "dcgan" else torch.relu(h).sum((2, 3))
+        assert torch.allclose(h, feats, atol=1e-5)

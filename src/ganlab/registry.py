@@ -114,3 +114,12 @@ OPTIMIZERS = Registry("optimizer")
 SCHEDULERS = Registry("scheduler")
 EXTRACTORS = Registry("extractor")
 LOGGERS = Registry("logger")   # builders (run_dir, config, sweep, **settings) -> list of loggers
+
+
+def discover(package: str) -> None:
+    """Import every module of `package`, so that components register themselves where they are defined:
+    a new file in models/, regularizers/ or data/ is found with no import list to edit."""
+    import importlib
+    import pkgutil
+    for mod in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        importlib.import_module(f"{package}.{mod.name}")

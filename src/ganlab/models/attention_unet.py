@@ -16,7 +16,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ganlab.models.biggan_deep import BigGANDeepDiscriminator
 from ganlab.models.layers import SelfAttention, init_weights, unet_levels
+from ganlab.registry import MODELS
 
 WIDTHS = [1, 2, 4, 8, 8, 8, 8]
 NOISE_CHANNELS = 4
@@ -99,3 +101,15 @@ class AttentionUNetGenerator(nn.Module):
             if self.attn is not None and h.shape[-1] == self.attn_at:
                 h = self.attn(h)
         return self.out(h)
+
+
+@MODELS.register("attention_wgan", tiny=dict(ch=4, d_ch=4, g_attn=0, d_attn=8))
+def attention_wgan(image_size: int, channels: int, num_classes: int = 0, *, conditional: bool, ch: int,
+                   d_ch: int, z_dim: int, embed_dim: int, g_attn: int, d_attn: int,
+                   d_depth: int, init: str):
+    """Attention WGAN: an attention U-Net generator and a residual critic with self-attention and no
+    normalisation layers (BigGAN-deep's discriminator without spectral norm), for the gradient penalty."""
+    classes = num_classes if conditional else 0
+    g = AttentionUNetGenerator(image_size, channels, classes, ch, z_dim, embed_dim, g_attn, init)
+    d = BigGANDeepDiscriminator(image_size, channels, classes, d_ch, d_depth, d_attn, False, init)
+    return g, d

@@ -1,9 +1,22 @@
-"""What flows out of a discriminator, and the generator's prior."""
+"""The model contract: what a model file registers, what flows out of a discriminator, and G's prior.
+
+A model file registers one builder in MODELS, where its classes are defined:
+
+    @MODELS.register("name", tiny=dict(ch=4))     # tiny: the smallest settings, for the contract tests
+    def name(image_size, channels, num_classes=0, *, conditional, <every key of conf/model/name.yaml>)
+        -> (generator, discriminator)
+
+Every default lives in conf/model/name.yaml (the builder's keywords have none). The generator has
+`z_dim` and maps (z (B, z_dim), y (B,) or None) to images (B, C, H, W) in [-1, 1]. The discriminator
+answers the protocol below; tests/test_models.py checks every registered model against it.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
+import torch.nn as nn
 
 
 @dataclass
@@ -24,3 +37,18 @@ def sample_prior(batch: int, z_dim: int, num_classes: int, device, generator: to
     z = torch.randn(batch, z_dim, device=device, generator=generator)
     y = torch.randint(num_classes, (batch,), device=device, generator=generator) if num_classes else None
     return z, y
+
+
+class Discriminator(Protocol):
+    """What the trainer, the regularizers and FreezeD expect of a discriminator.
+
+    forward(x (B, C, H, W), y (B,) or None) -> DOut
+    features_dim:      F, the width of DOut.features (regularizer heads are sized from it)
+    ordered_blocks():  its blocks from the input up, the head excluded, covering every parameter but
+                       the heads' (train.freeze_d=K freezes the first K)
+    """
+    features_dim: int
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut: ...
+
+    def ordered_blocks(self) -> list[nn.Module]: ...

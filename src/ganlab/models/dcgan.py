@@ -14,6 +14,7 @@ import torch.nn as nn
 
 from ganlab.models.base import DOut
 from ganlab.models.layers import Projection, init_weights, sn
+from ganlab.registry import MODELS
 
 SIZES = (16, 32, 64, 128)
 
@@ -84,3 +85,13 @@ class DCGANDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
         h = self.net(x).flatten(1)  # (B, C*4*4); a linear on the flat 4x4 map is DCGAN's 4x4 valid conv
         return DOut(logits=self.head(h, y), features=h)
+
+
+@MODELS.register("dcgan", tiny=dict(g_width=8, d_width=8))
+def dcgan(image_size: int, channels: int, num_classes: int = 0, *, conditional: bool,
+          z_dim: int, g_width: int, d_width: int, d_norm: str,
+          spectral_norm: bool, embed_dim: int):
+    classes = num_classes if conditional else 0
+    g = DCGANGenerator(z_dim, image_size, channels, g_width, classes, embed_dim)
+    d = DCGANDiscriminator(image_size, channels, d_width, classes, d_norm, spectral_norm)
+    return g, d

@@ -17,8 +17,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ganlab.models.base import DOut
-from ganlab.models.biggan import WideDBlock
+from ganlab.models.biggan import BigGANGenerator, WideDBlock
 from ganlab.models.layers import Projection, SelfAttention, init_weights, sn, unet_levels
+from ganlab.registry import MODELS
 
 WIDTHS = [1, 2, 4, 8, 16, 16, 16]
 
@@ -89,3 +90,14 @@ class UNetDiscriminator(nn.Module):
                 raise ValueError("this discriminator is class-conditional: pass labels y")
             pixel = pixel + (self.pixel_embed(y)[:, :, None, None] * h).sum(1, keepdim=True)
         return DOut(logits=logits, pixel_logits=pixel, features=pooled)
+
+
+@MODELS.register("unet_gan", tiny=dict(ch=8, d_attn=8))
+def unet_gan(image_size: int, channels: int, num_classes: int = 0, *, conditional: bool, ch: int,
+             z_dim: int, g_attn: int, d_attn: int, spectral_norm: bool, init: str):
+    """U-Net GAN (boschresearch/unetgan): BigGAN's (non-deep) generator, self-modulated by z when
+    unconditional, and a U-Net discriminator (global + per-pixel logits)."""
+    classes = num_classes if conditional else 0
+    g = BigGANGenerator(image_size, channels, classes, ch, z_dim, g_attn, spectral_norm, init, self_modulation=not classes)
+    d = UNetDiscriminator(image_size, channels, classes, ch, d_attn, True, init)
+    return g, d

@@ -1,5 +1,7 @@
-"""Augmentations and penalties; importing this package registers them."""
-from ganlab.regularizers import apa, augself, cutmix, diffaugment, diversity, lecam, penalties  # noqa: F401
+"""Augmentations and penalties; every module here is imported, so each regularizer registers itself."""
+from ganlab.registry import discover
 from ganlab.regularizers.base import Regularizer, StepContext
+
+discover(__name__)
 
 __all__ = ["Regularizer", "StepContext"]
