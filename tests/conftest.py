@@ -9,10 +9,10 @@ from pathlib import Path
 os.environ["GANLAB_CACHE"] = tempfile.mkdtemp(prefix="ganlab-test-cache-")
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from ganlab.cli.choices import prefer_command_line_groups
-from ganlab.cli.train import CONFIG_DIR, train
+from ganlab import CONF_DIR
+from ganlab.cli.choices import compose_config
+from ganlab.cli.train import train
 from ganlab.registry import MODELS
 
 # Small enough that one training step takes well under a second on 2 CPU cores.
@@ -29,12 +29,7 @@ def tiny_model_overrides(model: str, overrides: list[str]) -> list[str]:
             if not any(o.startswith(f"model.{k}=") for o in overrides)]
 
 
-def compose_cfg(overrides: list[str] = ()):
-    """What ganlab-train composes for these command-line overrides (group choices win over presets)."""
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=list(overrides))
-        prefer_command_line_groups(cfg, overrides, CONFIG_DIR, lambda o: compose(config_name="train", overrides=o))
-        return cfg
+compose_cfg = compose_config   # what ganlab-train composes for these command-line overrides
 
 
 def run(tmp_path: Path, overrides: list[str] = (), tiny_model: bool = True) -> tuple[dict, Path]:
@@ -62,7 +57,7 @@ def preset_on_digits(option: str, steps: int = 2) -> list[str]:
 
 
 def options(group: str) -> list[str]:
-    return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml") if not p.stem.startswith("_"))  # _x: shared bases
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))  # _x: shared bases
 
 
 @pytest.fixture

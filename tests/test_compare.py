@@ -179,3 +179,19 @@ def test_training_signals_apa_p_and_late_sign_real_are_columns(tmp_path):
     assert first.split(" | ")[-1].rstrip(" |") == "0.5" and second.split(" | ")[-1].rstrip(" |") == "-"
     with pytest.raises(SystemExit, match="unknown --columns"):
         compare.main([str(tmp_path), "--columns", "apa_q"])
+
+
+def test_any_logged_key_is_a_column_by_its_own_name(tmp_path):
+    """--columns reg/apa/p,loss/g/total: the last logged value of any metrics.jsonl key, with no list to extend."""
+    for i, last in enumerate([0.25, 0.75]):
+        d = tmp_path / str(i)
+        fake_run(d, [], i)
+        rows = [{"step": s, "kimg": s / 1000, "time": float(s), "reg/toy/x": last if s == 3 else 9.0} for s in (1, 2, 3)]
+        (d / "metrics.jsonl").write_text("\n".join(map(json.dumps, rows)) + "\n")
+    out = tmp_path / "t.md"
+    compare.main([str(tmp_path), "--columns", "reg/toy/x", "--markdown", str(out)])
+    header, _, *rows = out.read_text().splitlines()
+    assert header.rstrip(" |").endswith("reg/toy/x")
+    assert sorted(r.split(" | ")[-1].rstrip(" |") for r in rows) == ["0.25", "0.75"]
+    with pytest.raises(SystemExit, match="or any key these runs logged"):
+        compare.main([str(tmp_path), "--columns", "reg/toy/y"])

@@ -91,7 +91,7 @@ def test_training_on_an_image_folder(faces, tmp_path):
 
 def test_missing_cifar10_offline_names_the_files_and_where_to_get_them(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"cifar-10-batches-py(.|\n)*cifar-10-python\.tar\.gz"):
-        DATASETS.build("cifar10", root=str(tmp_path), download=False)
+        DATASETS.build("cifar10", root=str(tmp_path), download=False, image_size=32, split="train")
 
 
 def test_fraction_is_seeded_and_stratified_is_balanced():

@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from conftest import TINY, TINY_DCGAN
-from ganlab.cli.train import CONFIG_DIR
+from ganlab import CONF_DIR
 
 pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="pip install -e '.[launchers]' (make test does)")
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
@@ -64,7 +64,7 @@ def test_optuna_minimises_the_returned_fid_and_writes_the_best_overrides(tmp_pat
 
 
 def test_slurm_preset_asks_one_task_per_gpu():
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="train", overrides=["hydra/launcher=slurm", "hydra.launcher.gpus_per_node=4",
                                                       "hydra.launcher.nodes=2"], return_hydra_config=True)
     launcher = cfg.hydra.launcher

@@ -5,11 +5,11 @@ import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 
+from ganlab import CONF_DIR
 from ganlab.cli.build import model_pair
 from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganlab.models.layers import SelfAttention, has_spectral_norm
 from ganlab.registry import MODELS
-from ganlab.track.runs import CONF_DIR
 
 
 @pytest.mark.parametrize("size", [16, 32, 64, 128])

@@ -73,8 +73,8 @@ def test_classify_offline_without_weights_names_the_file(src, tmp_path, monkeypa
         cli.main([str(src), str(tmp_path / "out"), "--size", "16", "--classify", "resnet50"])
     assert e.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("ganlab-prepare: error: --classify resnet50 needs the ImageNet weights resnet50-11ad3fa6.pth")
-    assert "--weights PATH" in err and err.count("\n") == 1
+    assert err.startswith("ganlab-prepare: error: could not load the resnet50 ImageNet (--classify) weights")
+    assert "--weights /path/to/resnet50-11ad3fa6.pth" in err
     assert not (tmp_path / "out").exists()              # it stopped before doing any work
 
 

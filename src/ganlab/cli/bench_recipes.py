@@ -17,8 +17,9 @@ import sys
 import time
 from pathlib import Path
 
+from ganlab import CONF_DIR
 from ganlab.cli.yardstick import REFERENCE_IMG_S, plain_loop_rate, scaled_minutes
-from ganlab.track.runs import CONF_DIR, load_run
+from ganlab.track.runs import load_run
 
 BAR_RATIO, BAR_MINUTES, BAR_MINUTES_5D, BAR_CLASS_ACC = 3.0, 6.0, 12.0, 0.9
 

@@ -18,12 +18,11 @@ import time
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
 from ganlab.cli.bench_recipes import digits_presets
 from ganlab.cli.build import build
-from ganlab.cli.train import CONFIG_DIR
+from ganlab.cli.choices import compose_config
 from ganlab.data.base import ImageSet
 from ganlab.models.base import sample_prior
 from ganlab.registry import DATASETS
@@ -48,9 +47,7 @@ def synthetic(image_size: int = 32, channels: int = 3, num_classes: int = 0, n: 
 
 def recipe_cfg(recipe: str, overrides: list[str]):
     """The preset's config with its dataset swapped for synthetic data of the same shape."""
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[f"+experiment={recipe}", "progress=false", "eval=none",
-                                                      "logger=jsonl", *overrides])
+    cfg = compose_config([f"+experiment={recipe}", "progress=false", "eval=none", "logger=jsonl", *overrides])
     name = cfg.dataset.get("name", "imagefolder")
     channels, classes = SHAPES.get(name, (3, 0))
     channels = cfg.dataset.get("channels", channels)
@@ -58,7 +55,6 @@ def recipe_cfg(recipe: str, overrides: list[str]):
     with open_dict(cfg):
         cfg.dataset = OmegaConf.create({"name": "bench_synthetic", "image_size": cfg.dataset.image_size,
                                         "channels": channels, "num_classes": classes})
-        cfg.eval.every = 0   # a preset's evaluation is not what this measures
     return cfg
 
 

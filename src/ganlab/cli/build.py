@@ -15,14 +15,15 @@ import ganlab.optimizers  # noqa: F401
 import ganlab.regularizers  # noqa: F401
 import ganlab.track.jsonl  # noqa: F401  (registers loggers)
 import ganlab.track.wandb  # noqa: F401
+from ganlab import CONF_DIR
 from ganlab.config import RESUME_KEYS, EvalSchema, HardwareSchema, plain, run_settings, split_name, train_settings, validated
 from ganlab.data.stream import batches_for
 from ganlab.data.subsets import FRACTION_KEYS, take_fraction
 from ganlab.errors import ConfigError
 from ganlab.registry import DATASETS, EXTRACTORS, LOGGERS, LOSSES, MODELS, OPTIMIZERS, REGULARIZERS, SCHEDULERS
 from ganlab.regularizers.base import setup_all
-from ganlab.track.runs import CONF_DIR
 from ganlab.track.stats import Stats
+from ganlab.train import checkpoint as ckpt
 from ganlab.train.debug import OneBatch
 from ganlab.train.distributed import Dist, convert_sync_bn
 from ganlab.train.finetune import frozen_parameters, init_from
@@ -70,12 +71,7 @@ def resume_path(resume: str | None, run_dir: Path) -> Path | None:
     if resume == "auto":
         last = run_dir / "checkpoints" / "last.pt"
         return last if last.is_file() else None
-    path = Path(resume)
-    if path.is_dir():
-        path = path / "checkpoints" / "last.pt"
-    if not path.is_file():
-        raise FileNotFoundError(f"resume={resume}: no checkpoint at {path} (resume=null starts afresh)")
-    return path
+    return ckpt.resolve(Path(resume), what=f"resume={resume} (resume=null starts afresh): ")
 
 
 def sweep_name() -> str | None:

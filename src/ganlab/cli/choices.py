@@ -12,8 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
+from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, open_dict
+
+from ganlab import CONF_DIR
 
 PRESET_GROUPS = ("experiment", "debug")     # `+experiment=NAME`: whole-config deltas, not component groups
 
@@ -47,3 +50,12 @@ def prefer_command_line_groups(cfg: DictConfig, overrides: Sequence[str], config
             else:                     # an empty list group (`regularizer=[]`) composes to no key at all
                 cfg.pop(group, None)
     return groups
+
+
+def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
+    """What ganlab-train composes for these command-line overrides, outside a Hydra app (the tests, the
+    bench, ganlab-evaluate): the same config files and the same command-line-wins rule."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=list(overrides))
+        prefer_command_line_groups(cfg, overrides, CONF_DIR, lambda o: compose(config_name="train", overrides=o))
+        return cfg

@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--allow-mixed", choices=["protocol"], help="show runs measured under different protocols, marked")
     p.add_argument("--protocol", help="use the eval lines of this protocol hash (default: each run's latest)")
     p.add_argument("--all", action="store_true", help="every metric column and every differing config key")
-    p.add_argument("--columns", default="", help=f"extra columns, comma-separated: {', '.join(OPTIONAL)}")
+    p.add_argument("--columns", default="", help=f"extra columns, comma-separated: {', '.join(OPTIONAL)}, or any key "
+                   "of metrics.jsonl (its last logged value, e.g. reg/apa/p,loss/g/total)")
     p.add_argument("--sort", default=None, help=f"a column: {', '.join(SOURCE)}")
     p.add_argument("--csv", type=Path)
     p.add_argument("--markdown", type=Path)
@@ -60,9 +61,11 @@ def main(argv: list[str] | None = None) -> None:
             r.choices["commit"] = r.commit or "-"
         labels.append("commit")
     extra = [c for c in a.columns.split(",") if c]
-    unknown = [c for c in extra if c not in SOURCE]
+    logged = {k for r in runs for k in r.values if "/" in k}   # any key of metrics.jsonl, by its own name
+    unknown = [c for c in extra if c not in SOURCE and c not in logged]
     if unknown:
-        raise SystemExit(f"ganlab-compare: error: unknown --columns {unknown}; available: {', '.join(OPTIONAL)}")
+        raise SystemExit(f"ganlab-compare: error: unknown --columns {unknown}; available: {', '.join(OPTIONAL)}, "
+                         f"or any key these runs logged in metrics.jsonl ({', '.join(sorted(logged)[:8])}, ...)")
     columns = list(dict.fromkeys(HEADLINE + (OPTIONAL if a.all else []) + extra))
     if a.group_by is not None:
         keys = a.group_by or [k for k in labels if k != "seed"]
@@ -78,9 +81,9 @@ def main(argv: list[str] | None = None) -> None:
         mark = max({r.protocol_hash for r in runs if r.protocol_hash}, key=lambda h: sum(r.protocol_hash == h for r in runs)) if note else None
         rows = run_rows(runs, labels, columns, mark)
     if a.sort:
-        if a.sort not in SOURCE:
+        if a.sort not in SOURCE and a.sort not in logged:
             raise SystemExit(f"ganlab-compare: error: unknown --sort '{a.sort}'; available: {', '.join(SOURCE)}")
-        rows.sort(key=lambda r: (math.isnan(v := r["_sort"].get(SOURCE[a.sort], math.nan) or math.nan), v))
+        rows.sort(key=lambda r: (math.isnan(v := r["_sort"].get(SOURCE.get(a.sort, a.sort), math.nan) or math.nan), v))
     header = ["run", "status", *labels, *[c for c in rows[0] if c not in ("run", "status", "_sort", *labels)
                                           and any(r.get(c, "-") != "-" for r in rows)]]
     table = Table(title=f"{len(runs)} runs", show_lines=False, pad_edge=False, collapse_padding=True)

@@ -18,6 +18,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from ganlab.cli.build import build_data, build_evaluator
+from ganlab.cli.choices import compose_config
 from ganlab.cli.errors import command
 from ganlab.errors import user_input
 
@@ -49,19 +50,10 @@ def load_images(path: Path) -> torch.Tensor:
     return torch.stack(images)
 
 
-def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from ganlab.cli.train import CONFIG_DIR
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return hydra_compose(config_name="train", overrides=overrides)
-
-
 def apply(cfg, protocol: str | None, sets: list[str]):
     """The run's config with its eval section replaced by eval=PROTOCOL and `--set key=value` applied."""
     if protocol:
-        cfg.eval = compose([f"eval={protocol}"]).eval
+        cfg.eval = compose_config([f"eval={protocol}"]).eval
     for item in sets:
         key, _, value = item.partition("=")
         if not key or not _:
@@ -97,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.images is not None:
         from ganlab.train.hardware import Hardware
         with user_input():
-            cfg = apply(compose([f"dataset={a.dataset}"]), a.protocol, a.set + extra)
+            cfg = apply(compose_config([f"dataset={a.dataset}"]), a.protocol, a.set + extra)
             hw = Hardware.resolve(a.device)
             data, _ = build_data(cfg)
             out_dir = a.out.parent if a.out else None
@@ -112,9 +104,9 @@ def main(argv: list[str] | None = None) -> None:
             with open(a.out, "a") as f:
                 f.write(json.dumps(result) + "\n")
         return
-    from ganlab.cli.runs import load_run
+    from ganlab.cli.runs import load_models
     with user_input():
-        cfg, data, g, d, state, run_dir, ckpt_path, hw = load_run(a.path, a.device, a.checkpoint)
+        cfg, data, g, d, state, run_dir, ckpt_path, hw = load_models(a.path, a.device, a.checkpoint)
         cfg = apply(cfg, a.protocol, a.set + extra)
         evaluator, _ = build_evaluator(cfg, data, hw.device, force=True, run_dir=run_dir)
     evaluator.protocol["ema"] = state.get("ema") is not None

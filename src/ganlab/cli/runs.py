@@ -11,18 +11,12 @@ from ganlab.train.hardware import Hardware
 
 
 def find_checkpoint(path: Path) -> tuple[Path, Path]:
-    """RUN_DIR or a .pt file -> (run_dir, checkpoint path)."""
-    path = Path(path)
-    if path.is_file():
-        run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
-        return run_dir, path
-    for name in ("best.pt", "last.pt"):
-        if (path / "checkpoints" / name).is_file():
-            return path, path / "checkpoints" / name
-    raise FileNotFoundError(f"no checkpoint under {path} (expected {path}/checkpoints/best.pt or last.pt)")
+    """RUN_DIR or a .pt file -> (run_dir, checkpoint path): best.pt when the run kept one, else last.pt."""
+    ckpt_path = ckpt.resolve(path, ("best.pt", "last.pt"))
+    return (ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent), ckpt_path
 
 
-def load_run(path: Path, device: str = "auto", which: str | None = None):
+def load_models(path: Path, device: str = "auto", which: str | None = None):
     """-> (cfg, data, G (EMA weights when present), D, checkpoint state, run_dir, checkpoint path)."""
     run_dir, ckpt_path = find_checkpoint(path)
     if which:

@@ -22,7 +22,7 @@ from torch_fidelity.utils import batch_interp
 
 from ganlab.cli.build import build_sampler
 from ganlab.cli.errors import command
-from ganlab.cli.runs import load_run
+from ganlab.cli.runs import load_models
 from ganlab.data.base import to_uint8
 from ganlab.errors import user_input
 from ganlab.track.images import save_grid
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.n < 1:
         p.error(f"--n must be positive, got {a.n}")
     with user_input():
-        cfg, _, g, _, _, _, _, hw = load_run(a.path, a.device)
+        cfg, _, g, _, _, _, _, hw = load_models(a.path, a.device)
         sampler = build_sampler(cfg, hw.device)
     if a.truncation is not None:
         sampler = type(sampler)(sampler.mode, sampler.batch_size, sampler.standing_passes, a.truncation, hw.device)

@@ -17,6 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from ganlab import CONF_DIR
 from ganlab.cli.build import build
 from ganlab.cli.choices import prefer_command_line_groups
 from ganlab.cli.errors import command, exit_on_user_error
@@ -25,17 +26,13 @@ from ganlab.track import provenance
 from ganlab.train.debug import profiled
 from ganlab.train.distributed import launch, rank_overrides, ranks_from_env
 
-# An absolute path found from the package (never from the cwd), so ganlab-train and
-# +experiment=NAME work from any working directory.
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
-
 
 def check_regularizer_settings(cfg: DictConfig) -> None:
     """A preset's `regularizer.apa.kimg` left behind after the command line chose `regularizer=[]`
     would silently switch APA back on. A selected option carries every key of its YAML; an entry
     missing some of them was never selected, so refuse it."""
     for key, entry in (cfg.get("regularizer") or {}).items():
-        option = Path(CONFIG_DIR) / "regularizer" / f"{key}.yaml"
+        option = CONF_DIR / "regularizer" / f"{key}.yaml"
         if not option.is_file():
             continue  # registered outside conf/ (e.g. by a plugin or a test): nothing to compare with
         missing = set(OmegaConf.load(option)) - set(entry or {})
@@ -82,11 +79,11 @@ def objective(summary: dict) -> float:
     return float(summary.get("final", {}).get("loss/g/total", math.nan))
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def hydra_main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
-    if prefer_command_line_groups(cfg, hc.overrides.task, CONFIG_DIR,
+    if prefer_command_line_groups(cfg, hc.overrides.task, CONF_DIR,
                                   lambda overrides: hydra.compose(config_name="train", overrides=overrides)) \
             and hc.output_subdir is not None:   # None on ranks > 0 under torchrun/srun: rank 0 writes .hydra/
         OmegaConf.save(cfg, run_dir / hc.output_subdir / "config.yaml")   # the run dir describes what runs

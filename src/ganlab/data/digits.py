@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ganlab.data.base import ImageSet, resize_uint8
+from ganlab.data.subsets import stratified_split
 from ganlab.registry import DATASETS
 
 SPLITS = ("all", "train", "test")
@@ -16,14 +17,8 @@ def digits_split(labels: torch.Tensor, split: str, test_fraction: float = 0.2, s
         raise ValueError(f"unknown digits split '{split}'; available: {', '.join(SPLITS)}")
     if split == "all":
         return torch.arange(len(labels))
-    gen = torch.Generator().manual_seed(seed)
-    keep = []
-    for c in labels.unique():
-        idx = (labels == c).nonzero().squeeze(1)
-        idx = idx[torch.randperm(len(idx), generator=gen)]
-        n_test = round(len(idx) * test_fraction)
-        keep.append(idx[:n_test] if split == "test" else idx[n_test:])
-    return torch.cat(keep).sort().values
+    test, train = stratified_split(labels, test_fraction, seed)
+    return test if split == "test" else train
 
 
 @DATASETS.register("digits", fid_extractor="digits")   # a domain FID: no Inception download

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from ganlab.data.folder import EXTENSIONS
 from ganlab.errors import ConfigError
+from ganlab.weights import state_dict
 
 CROPS = ("center", "stretch")
 
@@ -86,18 +87,7 @@ def classifier(name: str, weights: str | None = None) -> tuple[torch.nn.Module, 
     except (ValueError, KeyError):
         raise ConfigError(f"unknown --classify '{name}'; any torchvision classifier, e.g. resnet50, resnet18, "
                           f"efficientnet_b0, mobilenet_v3_small") from None
-    if weights is not None:
-        if not Path(weights).is_file():
-            raise FileNotFoundError(f"--weights {weights}: no such file")
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-    else:
-        try:
-            state = torch.hub.load_state_dict_from_url(spec.url, map_location="cpu", progress=False)
-        except Exception as e:   # offline: the download fails
-            hub = Path(torch.hub.get_dir()) / "checkpoints" / Path(spec.url).name
-            raise FileNotFoundError(
-                f"--classify {name} needs the ImageNet weights {Path(spec.url).name}, which could not be loaded "
-                f"({type(e).__name__}). Download {spec.url} and put it at {hub}, or pass --weights PATH") from None
+    state = state_dict(spec.url, weights, "--weights", f"{name} ImageNet (--classify)")
     net = torchvision.models.get_model(name, weights=None)
     net.load_state_dict(state)
     return net.eval().requires_grad_(False), list(spec.meta["categories"]), spec.transforms()

@@ -22,12 +22,20 @@ def subset_indices(labels: torch.Tensor | None, n: int, fraction: float, mode: s
         return torch.arange(n)
     if mode == "random" or labels is None:
         return torch.from_numpy(np.random.RandomState(seed).choice(n, max(1, round(fraction * n)), replace=False))
+    return stratified_split(labels, fraction, seed)[0]
+
+
+def stratified_split(labels: torch.Tensor, fraction: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded `fraction` of every class (at least one image) and the rest: two sorted index tensors."""
     gen = torch.Generator().manual_seed(seed)
-    keep = []
+    head, rest = [], []
     for c in labels.unique():
         idx = (labels == c).nonzero().squeeze(1)
-        keep.append(idx[torch.randperm(len(idx), generator=gen)[: max(1, round(fraction * len(idx)))]])
-    return torch.cat(keep).sort().values
+        idx = idx[torch.randperm(len(idx), generator=gen)]
+        k = max(1, round(fraction * len(idx)))
+        head.append(idx[:k])
+        rest.append(idx[k:])
+    return torch.cat(head).sort().values, torch.cat(rest).sort().values
 
 
 def take_fraction(data, fraction: float = 1.0, fraction_mode: str = "random", fraction_seed: int = 0):

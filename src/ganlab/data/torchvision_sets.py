@@ -56,14 +56,14 @@ def _make(name: str, root: str, image_size: int, split: str, download: bool) -> 
                     f"{name}[{split}]")
 
 
-def _register(name: str, default_size: int):
+def _register(name: str):
     @DATASETS.register(name)
-    def build(root: str = "data", image_size: int = default_size, split: str = "train",
-              download: bool = True) -> ImageSet:
+    def build(*, root: str, image_size: int, split: str, download: bool) -> ImageSet:
+        """The values live in conf/dataset/_torchvision.yaml."""
         return _make(name, root, image_size, split, download)
     build.__name__ = name
     return build
 
 
-for _name, _size in (("mnist", 32), ("cifar10", 32), ("cifar100", 32), ("svhn", 32)):
-    _register(_name, _size)
+for _name in ("mnist", "cifar10", "cifar100", "svhn"):
+    _register(_name)

@@ -43,7 +43,7 @@ class Evaluator:
     def __init__(self, extractor: Extractor, reference: ImageSet | FolderFiles, metrics: list[str] = METRICS,
                  num_samples: int = 10000, batch_size: int = 250, device="cpu", protocol: dict | None = None,
                  cache_key: str = "", reference_stats: str | None = None, kid_subset_size: int = 1000,
-                 isc_splits: int = 10, pr_neighborhood: int = 3, progress: bool = False,
+                 isc_splits: int = 10, pr_neighborhood: int = 3,
                  sampler: GSampler | None = None, pr_extractor: Extractor | None = None,
                  train_set: ImageSet | FolderFiles | None = None, train_cache_key: str = "", seed: int = 0,
                  fid_ci: float = 0.95, fid_ci_resamples: int = 200, dc_k: int = 5, mem_percentile: float = 5.0,
@@ -114,14 +114,6 @@ class Evaluator:
             npz = np.load(self.reference_stats)
             ref["stats"] = {"mu": npz["mu"].astype(np.float64), "sigma": npz["sigma"].astype(np.float64)}
         return ref
-
-    # ---- generation ------------------------------------------------------------------------------
-    @torch.no_grad()
-    def generate(self, g: nn.Module, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """n uint8 images (n, C, H, W) from g in the sampler's mode, class-balanced when conditional."""
-        z, labels = self.sampler.noise(n, g, self.seed)
-        with self.sampler.prepared(g):
-            return to_uint8(self.sampler.images(g, z, labels)), labels
 
     # ---- metrics -----------------------------------------------------------------------------------
     def evaluate(self, g: nn.Module, d: nn.Module | None = None, step: int = 0) -> dict:

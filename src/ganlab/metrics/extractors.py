@@ -144,9 +144,6 @@ class Extractor:
         self.weights, self.resize = weights, resize
         self.classes = classes   # > 0: its logits classify the training set's own classes (class_acc can use them)
 
-    def protocol(self) -> dict:
-        return {"name": self.name, "weights": self.weights, "resize": self.resize}
-
     @torch.no_grad()
     def __call__(self, images: torch.Tensor | Iterable[torch.Tensor], batch_size: int = 250) -> dict:
         """images: one uint8 tensor (split into batch_size chunks) or an iterable of uint8 chunks."""

@@ -31,6 +31,7 @@ from torch_fidelity.feature_extractor_vgg16 import FeatureExtractorVGG16
 
 from ganlab.metrics.extractors import Extractor
 from ganlab.registry import EXTRACTORS
+from ganlab.weights import check_path, hub_file, missing
 
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 VGG16_FILE, VGG16_URL = "vgg16-397923af.pth", "https://download.pytorch.org/models/vgg16-397923af.pth"
@@ -39,10 +40,6 @@ DINO_REPO = "facebookresearch/dinov2"
 DEFAULT_VARIANT = {"dinov2": "dinov2-vit-l-14", "clip": "clip-vit-l-14"}
 WAYS_OUT = ("Or go on without it: eval=none trains without FID, or eval.extractor=... picks another "
             "extractor (digits needs no download on dataset=digits; inception, vgg16, dinov2, clip).")
-
-
-def hub_file(name: str) -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints" / name
 
 
 @functools.lru_cache(maxsize=16)
@@ -62,46 +59,35 @@ def weights_id(path: str | Path | None, fallback: str) -> str:
     return _sha(str(Path(path).resolve()), st.st_size, st.st_mtime)
 
 
-def missing(what: str, file: str, url: str, hub_path: Path, key: str, err: Exception, extra: str = "") -> FileNotFoundError:
-    return FileNotFoundError(
-        f"could not load the {what} weights ({type(err).__name__}: {err}).\n"
-        f"Download {url}\nand either put it at {hub_path}\nor pass {key}=/path/to/{file}.\n{extra}{WAYS_OUT}")
-
-
-def _check_path(key: str, path) -> None:
-    if path is not None and not Path(path).is_file():
-        raise FileNotFoundError(f"{key}={path}: no such file")
-
-
 @EXTRACTORS.register("inception")
 def inception_extractor(device="cpu", inception_weights: str | None = None, **_) -> Extractor:
-    _check_path("eval.inception_weights", inception_weights)
+    check_path("eval.inception_weights", inception_weights)
     try:
         net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"],
                                           feature_extractor_weights_path=inception_weights)
     except Exception as e:  # offline: the download fails
-        raise missing("Inception-v3 (FID/IS/KID)", INCEPTION_FILE, URL_INCEPTION_V3, hub_file(INCEPTION_FILE),
-                      "eval.inception_weights", e) from None
+        raise missing("Inception-v3 (FID/IS/KID)", URL_INCEPTION_V3,
+                      "eval.inception_weights", e, WAYS_OUT) from None
     return Extractor("inception", net, device, 3, weights_id(inception_weights or hub_file(INCEPTION_FILE), "6726825d"),
                      "tf1-bilinear-299")
 
 
 @EXTRACTORS.register("vgg16")
 def vgg16_extractor(device="cpu", vgg16_weights: str | None = None, **_) -> Extractor:
-    _check_path("eval.vgg16_weights", vgg16_weights)
+    check_path("eval.vgg16_weights", vgg16_weights)
     layer = FeatureExtractorVGG16.get_default_feature_layer_for_metric("prc")
     try:
         net = FeatureExtractorVGG16("vgg16", [layer], feature_extractor_weights_path=vgg16_weights)
     except Exception as e:
-        raise missing("VGG16 (precision/recall)", VGG16_FILE, VGG16_URL, hub_file(VGG16_FILE), "eval.vgg16_weights", e,
-                      "(Or eval.pr_extractor=inception for StudioGAN-style P/R on pool3.)\n") from None
+        raise missing("VGG16 (precision/recall)", VGG16_URL, "eval.vgg16_weights", e,
+                      "(Or eval.pr_extractor=inception for StudioGAN-style P/R on pool3.)\n" + WAYS_OUT) from None
     return Extractor(f"vgg16:{layer}", net, device, 3, weights_id(vgg16_weights or hub_file(VGG16_FILE), "397923af"),
                      "tf1-bilinear-224")
 
 
 def _dinov2(variant: str):
     def build(device="cpu", extractor_weights: str | None = None, **_) -> Extractor:
-        _check_path("eval.extractor_weights", extractor_weights)
+        check_path("eval.extractor_weights", extractor_weights)
         model = DINO_MODELS[variant]
         file = f"{model}_pretrain.pth"
         load = torch.hub.load
@@ -117,20 +103,21 @@ def _dinov2(variant: str):
                 net = FeatureExtractorDinoV2(variant, ["dinov2"])
         except Exception as e:
             repo_dir = Path(torch.hub.get_dir()) / "facebookresearch_dinov2_main"
-            raise missing(f"DINOv2 {variant}", file, DINO_URL.format(m=model), hub_file(file), "eval.extractor_weights", e,
-                          f"DINOv2's model code comes from torch.hub too: clone github.com/{DINO_REPO} to {repo_dir}.\n") from None
+            raise missing(f"DINOv2 {variant}", DINO_URL.format(m=model), "eval.extractor_weights", e,
+                          f"DINOv2's model code comes from torch.hub too: clone github.com/{DINO_REPO} to {repo_dir}.\n"
+                          + WAYS_OUT) from None
         return Extractor(variant, net, device, 3, weights_id(extractor_weights or hub_file(file), variant), "tf1-bilinear-224")
     return build
 
 
 def _clip(variant: str):
     def build(device="cpu", extractor_weights: str | None = None, **_) -> Extractor:
-        _check_path("eval.extractor_weights", extractor_weights)
+        check_path("eval.extractor_weights", extractor_weights)
         file = f"{variant}-{CLIP_MODELS[variant]['hash']}.pt"
         try:
             net = FeatureExtractorCLIP(variant, ["clip"], feature_extractor_weights_path=extractor_weights, verbose=False)
         except Exception as e:
-            raise missing(f"CLIP {variant}", file, CLIP_URLS[variant], hub_file(file), "eval.extractor_weights", e) from None
+            raise missing(f"CLIP {variant}", CLIP_URLS[variant], "eval.extractor_weights", e, WAYS_OUT, file) from None
         return Extractor(variant, net, device, 3, weights_id(extractor_weights or hub_file(file), CLIP_MODELS[variant]["hash"][:12]),
                          f"tf1-bilinear-{net.resolution}")
     return build

@@ -22,6 +22,8 @@ import contextlib
 import torch
 import torch.nn as nn
 
+from ganlab.train.diagnostics import frozen_buffers
+
 G_MODES = ("batch", "running", "standing")
 STANDING_SEED = 2024     # the standing passes' own noise: the same statistics every time
 
@@ -63,23 +65,20 @@ class GSampler:
     @contextlib.contextmanager
     def prepared(self, g: nn.Module):
         """G in this sampler's mode; its buffers, BN momenta and train flag restored on exit."""
-        saved = [(b, b.detach().clone()) for b in g.buffers()]
         was_training = g.training
         norms = [m for m in g.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         momenta = [m.momentum for m in norms]
         try:
-            if self.mode == "batch":
-                g.train()
-            elif self.mode == "running":
-                g.eval()
-            else:
-                self._standing(g, norms)
-                g.eval()
-            yield g
+            with frozen_buffers(g):
+                if self.mode == "batch":
+                    g.train()
+                elif self.mode == "running":
+                    g.eval()
+                else:
+                    self._standing(g, norms)
+                    g.eval()
+                yield g
         finally:
-            with torch.no_grad():
-                for b, value in saved:
-                    b.copy_(value)
             for m, mom in zip(norms, momenta):
                 m.momentum = mom
             g.train(was_training)

@@ -21,14 +21,13 @@ phi, the embedding, is frozen and never FID's Inception network (that would opti
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ganlab.registry import REGULARIZERS
 from ganlab.regularizers.base import Regularizer, StepContext
+from ganlab.weights import state_dict
 
 EMBEDDINGS = ("resnet18", "discriminator")
 CENTERS = ("real", "none")
@@ -38,20 +37,9 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 def resnet18_embedding(weights: str | None = None) -> nn.Module:
     """The frozen ImageNet ResNet-18 without its classifier: (B, 3, H, W) in ImageNet normalisation -> (B, 512)."""
     from torchvision.models import ResNet18_Weights, resnet18
-    url = ResNet18_Weights.IMAGENET1K_V1.url
-    if weights is not None:
-        if not Path(weights).is_file():
-            raise FileNotFoundError(f"regularizer.feature_diversity.weights={weights}: no such file")
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-    else:
-        try:
-            state = torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False)
-        except Exception as e:  # offline: the download fails
-            hub = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
-            raise FileNotFoundError(
-                f"could not load the ResNet-18 weights for the feature-diversity loss ({type(e).__name__}: {e}).\n"
-                f"Download {url}\nand either put it at {hub}\nor pass regularizer.feature_diversity.weights=PATH "
-                f"(or use regularizer.feature_diversity.embedding=discriminator, which needs no weights)") from None
+    state = state_dict(ResNet18_Weights.IMAGENET1K_V1.url, weights, "regularizer.feature_diversity.weights",
+                       "ResNet-18 (feature-diversity loss)",
+                       "(Or use regularizer.feature_diversity.embedding=discriminator, which needs no weights.)")
     net = resnet18()
     net.load_state_dict(state)
     net.fc = nn.Identity()

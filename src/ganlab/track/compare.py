@@ -93,7 +93,7 @@ def run_rows(runs: list[Run], labels: list[str], columns: list[str], mark: str |
     for r in runs:
         row = {"run": r.path.name, "status": r.status, **{k: fmt(r.label(k)) for k in labels}, "_sort": r.values}
         for c in columns:
-            v = r.values.get(SOURCE[c])
+            v = r.values.get(SOURCE.get(c, c))
             row[c] = ci_text(r.values) if c == "fid" else fmt_wall(v) if c == "wall" else fmt(v)
         if mark:
             row["protocol"] = (r.protocol_hash or "-") + ("*" if r.protocol_hash != mark else "")
@@ -134,10 +134,10 @@ def group_rows(runs: list[Run], keys: list[str], columns: list[str], baseline: t
         row = {"run": f"{len(members)} runs", "status": ",".join(sorted({m.status for m in members})),
                **{k: fmt(v) for k, v in label.items()}, "_sort": {}}
         for c in columns:
-            mu, sd, n = mean_std([m.values.get(SOURCE[c]) for m in members])
+            mu, sd, n = mean_std([m.values.get(SOURCE.get(c, c)) for m in members])
             text = fmt_wall(mu) if c == "wall" else fmt(mu)
             row[c] = "-" if n == 0 else (f"{text} ±{sd:.2g} (n={n})" if n > 1 and c != "wall" else text)
-            row["_sort"][SOURCE[c]] = mu
+            row["_sort"][SOURCE.get(c, c)] = mu
         samp, _, n = mean_std([sampling_sd(m) for m in members])
         row["fid seed sd"] = row["fid"].split("±")[1].split(" ")[0] if "±" in row["fid"] else "-"
         row["fid sampling sd"] = fmt(samp, 2) if n else "-"

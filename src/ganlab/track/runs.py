@@ -13,10 +13,10 @@ from pathlib import Path
 
 import yaml
 
+from ganlab import CONF_DIR
 from ganlab.metrics.protocol import fingerprint
 from ganlab.track.jsonl import read_jsonl
-
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+from ganlab.train.checkpoint import flatten
 
 RUNNING_WITHIN_S = 600          # no summary.json and a metrics line this recent: still running
 IGNORED_KEYS = ("progress", "resume", "hardware.", "logger.", "train.log_every", "train.sample_every",
@@ -75,15 +75,6 @@ def find_runs(paths: list[str]) -> list[Path]:
     return unique
 
 
-def flatten(tree, prefix: str = "") -> dict:
-    if isinstance(tree, dict):
-        out = {}
-        for k, v in tree.items():
-            out.update(flatten(v, f"{prefix}{k}."))
-        return out
-    return {prefix.rstrip("."): json.dumps(tree) if isinstance(tree, (list, dict)) else tree}
-
-
 def read_choices(path: Path, raw: dict) -> tuple[dict, list[str]]:
     """Group choices (hydra.runtime.choices; list groups such as `regularizer` from the config's
     entries, which Hydra does not record) and the leaf keys overridden on the command line."""
@@ -123,7 +114,7 @@ def load_run(path: Path, protocol: str | None = None) -> Run:
     run = Run(path)
     cfg_file = path / ".hydra" / "config.yaml"
     raw = (yaml.safe_load(cfg_file.read_text()) or {}) if cfg_file.is_file() else {}
-    run.config = flatten(raw)
+    run.config = {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in flatten(raw).items()}
     run.choices, run.override_keys = read_choices(path, raw)
     prov = path / "provenance.json"
     if prov.is_file():
@@ -176,6 +167,8 @@ def training_signals(metrics: list[dict]) -> dict:
     p = [m["reg/apa/p"] for m in metrics if isinstance(m.get("reg/apa/p"), (int, float))]
     if p:
         out.update(apa_p_final=p[-1], apa_p_max=max(p))
+    for m in metrics:   # every logged key's last value, under its own name (`--columns reg/apa/p,loss/g/total`)
+        out.update({k: v for k, v in m.items() if "/" in k and isinstance(v, (int, float))})
     return out
 
 
@@ -198,11 +191,3 @@ def mean_std(values: list) -> tuple[float, float, int]:
     sd = math.sqrt(sum((v - mu) ** 2 for v in nums) / (len(nums) - 1)) if len(nums) > 1 else 0.0
     return mu, sd, len(nums)
 
-
-def group_runs(runs: list[Run], keys: list[str]) -> list[tuple[dict, list[Run]]]:
-    """Runs with equal values of `keys`, in first-seen order: [(key values, runs)]."""
-    groups: dict[str, tuple[dict, list[Run]]] = {}
-    for r in runs:
-        label = {k: r.config.get(k) for k in keys}
-        groups.setdefault(json.dumps(label, default=str), (label, []))[1].append(r)
-    return list(groups.values())

@@ -19,13 +19,22 @@ def save_atomic(state: dict, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def load(path: Path, map_location="cpu") -> dict:
+def resolve(path: Path, names: tuple[str, ...] = ("last.pt",), what: str = "") -> Path:
+    """A .pt file, a run directory or its checkpoints/ folder -> the checkpoint file: the first of `names`
+    that exists there. `what` (e.g. "resume=RUN: ") starts the error when there is none."""
     path = Path(path)
-    if path.is_dir():
-        path = path / "checkpoints" / "last.pt" if (path / "checkpoints").is_dir() else path / "last.pt"
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path} (expected RUN_DIR/checkpoints/last.pt or a .pt file)")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    if path.is_file():
+        return path
+    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    for name in names:
+        if (folder / name).is_file():
+            return folder / name
+    expected = " or ".join(f"{path}/checkpoints/{n}" for n in names)
+    raise FileNotFoundError(f"{what}no checkpoint at {path} (expected {expected}, or a .pt file)")
+
+
+def load(path: Path, map_location="cpu") -> dict:
+    return torch.load(resolve(path), map_location=map_location, weights_only=True)
 
 
 def rng_state() -> dict:
@@ -42,6 +51,7 @@ def set_rng_state(state: dict) -> None:
 
 
 def flatten(tree, prefix: str = "") -> dict:
+    """Nested dicts -> {"a.b.c": leaf}; an empty dict is a leaf of its own."""
     if isinstance(tree, dict):
         out = {}
         for k, v in tree.items():
