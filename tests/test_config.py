@@ -1,7 +1,11 @@
 """Every option of every config group composes and trains one step; bad input fails early and clearly."""
+import json
+
 import pytest
 
 from conftest import compose_cfg, options, preset_on_digits, run
+from ganlab.registry import REGULARIZERS
+from ganlab.regularizers import Regularizer
 
 GROUP_OVERRIDES = {   # every model trains at the tiny size it declares where it registers
     "model": {},
@@ -14,8 +18,9 @@ GROUP_OVERRIDES = {   # every model trains at the tiny size it declares where it
 }
 NEEDS_DATA = {"dataset": {"mnist", "cifar10", "cifar100", "svhn", "imagefolder", "anime_faces", "imagenet_subset"}}
 REGULARIZER_NEEDS = {
-    "cutmix": ["model=unet_gan"],   # per-pixel targets need a U-Net discriminator
+    "cutmix": ["model=unet_gan", "regularizer.cutmix.mode=additive", "regularizer.cutmix.warmup_epochs=0"],   # a U-Net D; mix from step 1
     "feature_diversity": ["regularizer.feature_diversity.embedding=discriminator"],   # no ResNet weights offline
+    "lecam": ["regularizer.lecam.start=0"],   # its penalty starts at iteration `start`
 }
 
 
@@ -38,8 +43,13 @@ def test_every_option_trains_one_step(tmp_path, group, option, extra):
 @pytest.mark.parametrize("option", options("regularizer"))
 def test_every_regularizer_trains_one_step(tmp_path, option):
     chosen = f"[diffaugment,{option}]" if option == "augself" else f"[{option}]"   # augself regresses diffaugment's parameters
-    summary, _ = run(tmp_path, [f"regularizer={chosen}", "train.steps=1", *REGULARIZER_NEEDS.get(option, [])])
+    summary, run_dir = run(tmp_path, [f"regularizer={chosen}", "train.steps=1", *REGULARIZER_NEEDS.get(option, [])])
     assert summary["status"] == "finished"
+    cls = REGULARIZERS.get(option)
+    if cls.d_terms is not Regularizer.d_terms or cls.g_terms is not Regularizer.g_terms:   # a penalty or a loss:
+        logged = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[0])         # its term reached a loss
+        adversarial = {"bce", "hinge", "wasserstein", "real", "fake", "total", "pixel"}
+        assert [k for k in logged if k.startswith(("loss/d/", "loss/g/")) and k.split("/")[2] not in adversarial], logged
 
 
 @pytest.mark.parametrize("option", options("experiment"))
