@@ -56,12 +56,13 @@ def model_pair(name: str, image_size: int, channels: int, num_classes: int = 0, 
     return MODELS.build(name, image_size=image_size, channels=channels, num_classes=num_classes, **kwargs)
 
 
-def build_regularizers(cfg: DictConfig, d, stats: Stats) -> list:
+def build_regularizers(cfg: DictConfig, g, d, stats: Stats) -> list:
     """One regularizer per entry of the list group, in order, each set up against D, the stats
-    channel and the augmentations they declare (heads sized from D, checks that fail at build time)."""
+    channel and the augmentations they declare (heads sized from D, checks that fail at build time),
+    then attached to G."""
     regs = [REGULARIZERS.build(key, **dict(kwargs or {}))
             for key, kwargs in (plain(cfg.get("regularizer")) or {}).items()]
-    setup_all(regs, d, stats)
+    setup_all(regs, d, stats, g)
     return regs
 
 
@@ -164,7 +165,7 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
     loss_name, loss_kwargs = split_name(cfg.loss, "loss")
     loss = LOSSES.build(loss_name, **loss_kwargs)
     stats = Stats(dist)   # its reads are over all ranks
-    regs = [hw.place(r) for r in build_regularizers(cfg, d, stats)]
+    regs = [hw.place(r) for r in build_regularizers(cfg, g, d, stats)]
     g, d = hw.place(g), hw.place(d)
     opt_name, opt_kwargs = split_name(cfg.optimizer, "optimizer")
     opt_g = OPTIMIZERS.build(opt_name, params=g.parameters(), **(opt_kwargs.get("g") or {}))

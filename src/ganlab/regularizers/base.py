@@ -4,6 +4,8 @@ A regularizer is one registered nn.Module. Every hook is optional:
   produces               the augmentation parameters augment() returns (AugParam: name, size, geometric)
   setup(d, stats, augs)  once, at build time, before the optimizers exist: size heads from D, open a
                          stats reader, check the augmentations every regularizer declared
+  attach(g)              once, at build time, after setup and before the EMA copies G: reach G itself
+                         (a forward hook the EMA copy shares, e.g. a conditioning schedule)
   augment(x)             -> (x', params): transform every image D sees (real and fake, D and G steps)
   mix_real(real, ctx)    -> real': replace/mix the real batch before D sees it (APA)
   d_terms(ctx)           -> {name: scalar}: added to D's loss
@@ -68,6 +70,9 @@ class Regularizer(nn.Module):
     def setup(self, d: nn.Module, stats: Stats, augmentations: Sequence[AugParam]) -> None:
         pass
 
+    def attach(self, g: nn.Module) -> None:
+        pass
+
     def augment(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return x, {}
 
@@ -84,15 +89,17 @@ class Regularizer(nn.Module):
         pass
 
 
-def setup_all(regularizers: Sequence[Regularizer], d: nn.Module, stats: Stats) -> None:
+def setup_all(regularizers: Sequence[Regularizer], d: nn.Module, stats: Stats, g: nn.Module | None = None) -> None:
     """Set every regularizer up against D and the augmentations all of them declare (order-free:
-    run_d applies every augment hook to every image D sees)."""
+    run_d applies every augment hook to every image D sees), then attach it to G (when given)."""
     declared = [a for r in regularizers for a in r.produces]
     names = [a.name for a in declared]
     if len(set(names)) != len(names):
         raise ValueError(f"two augmenting regularizers produce the same parameters: {names}")
     for r in regularizers:
         r.setup(d, stats, declared)
+    for r in regularizers if g is not None else ():
+        r.attach(g)
 
 
 def input_gradient(ctx: StepContext, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
