@@ -52,3 +52,13 @@ def test_list_groups_sweep_with_whole_lists(tmp_path):
     assert out.returncode == 0, out.stderr
     cfgs = [(tmp_path / f"sweep/{i}/.hydra/config.yaml").read_text() for i in (0, 1)]
     assert "r1:" not in cfgs[0] and "r1:" in cfgs[1] and "diffaugment:" in cfgs[1]
+
+
+def test_help_lists_every_option_but_not_the_shared_bases(monkeypatch, capsys):
+    from ganlab.cli import train
+    monkeypatch.setattr(sys, "argv", ["ganlab-train", "--help"])
+    train.main()
+    out = capsys.readouterr().out
+    assert "  model: attention_wgan, biggan, biggan_deep, dcgan, unet_gan" in out
+    assert "+experiment: " in out and "dcgan_digits" in out and "regularizer: " in out
+    assert "_digits_cpu" not in out and "_torchvision" not in out and "_fraction" not in out

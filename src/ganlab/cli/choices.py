@@ -59,3 +59,16 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
         cfg = compose(config_name="train", overrides=list(overrides))
         prefer_command_line_groups(cfg, overrides, CONF_DIR, lambda o: compose(config_name="train", overrides=o))
         return cfg
+
+
+def help_text() -> str:
+    """ganlab-train --help: every group's options (the shared `_` bases left out), then where to go next."""
+    lines = ["ganlab-train: train a GAN from composable config groups (Hydra).", "",
+             "Compose the run from these groups (group=option; regularizer is a list: regularizer=[diffaugment,apa]),",
+             "and presets with +experiment=NAME (see experiments/README.md):", ""]
+    for group in sorted(component_groups(CONF_DIR)) + list(PRESET_GROUPS):
+        opts = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
+        lines.append(f"  {'+' if group in PRESET_GROUPS else ''}{group}: {', '.join(opts)}")
+    lines += ["", "Override any key: model.ch=64 train.steps=5000 eval.every=500. Print the composed config without",
+              "training: ganlab-train [overrides] --cfg job. Sweep: ganlab-train -m seed=0,1,2. Hydra's own flags: --hydra-help."]
+    return "\n".join(lines)

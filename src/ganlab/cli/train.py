@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ganlab import CONF_DIR
 from ganlab.cli.build import build
-from ganlab.cli.choices import prefer_command_line_groups
+from ganlab.cli.choices import help_text, prefer_command_line_groups
 from ganlab.cli.errors import command, exit_on_user_error
 from ganlab.errors import user_input
 from ganlab.track import provenance
@@ -106,6 +106,9 @@ def main() -> None:
     """The console script: user errors as one line (cli/errors.py). Under torchrun or srun, ranks > 0
     make no Hydra output directory of their own (the Hydra + DDP dated-directory pitfall): rank 0's run
     directory is broadcast to them."""
+    if {"--help", "-h"} & set(sys.argv[1:]):   # Hydra's own help lists the shared `_` bases as options
+        print(help_text())
+        return
     from torch.distributed.elastic.multiprocessing.errors import record  # torchrun names the failed rank
     sys.argv += rank_overrides(sys.argv[1:])
     record(command("ganlab-train", hydra=True)(hydra_main))()
