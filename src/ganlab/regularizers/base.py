@@ -12,6 +12,8 @@ A regularizer is one registered nn.Module. Every hook is optional:
   g_terms(ctx)           -> {name: scalar}: added to G's loss
   update(ctx)            after each iteration (controllers such as APA's p)
 Its parameters() join D's optimizer; its state_dict() (buffers such as APA's p) is checkpointed.
+In the D phase d_terms may also set ctx.adv_weight: the factor on the adversarial terms of this D step (the
+trainer sums them after every d_terms), 0 for a step that is only the regularizer's (CutMix's mix-only steps).
 """
 from __future__ import annotations
 
