@@ -21,7 +21,7 @@ import torch.nn as nn
 
 from ganlab.registry import REGULARIZERS
 from ganlab.regularizers.base import Regularizer, StepContext
-from ganlab.track.stats import Stats  # noqa: F401  (setup's signature)
+from ganlab.track.stats import Stats
 
 
 @REGULARIZERS.register("cond_transition")
