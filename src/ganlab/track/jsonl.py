@@ -14,20 +14,26 @@ def _clean(v):
     return v
 
 
+def _append(path: Path, row: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps({k: _clean(v) for k, v in row.items()}) + "\n")
+
+
 class JsonlLogger:
-    def __init__(self, run_dir: Path, filename: str = "metrics.jsonl"):
-        self.path = Path(run_dir) / filename
+    """metrics.jsonl (a row per logged step) and eval.jsonl (a line per evaluation) in the run directory."""
+
+    def __init__(self, run_dir: Path):
+        self.path, self.eval_path = Path(run_dir) / "metrics.jsonl", Path(run_dir) / "eval.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def log(self, row: dict) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps({k: _clean(v) for k, v in row.items()}) + "\n")
+        _append(self.path, row)
 
     def log_images(self, name: str, path: Path, step: int) -> None:
         pass
 
     def log_eval(self, result: dict) -> None:
-        pass   # the trainer writes eval.jsonl itself
+        _append(self.eval_path, result)
 
     def close(self) -> None:
         pass
@@ -35,7 +41,7 @@ class JsonlLogger:
 
 @LOGGERS.register("jsonl")
 def jsonl(run_dir: Path, config: dict, sweep: str | None = None) -> list:
-    """metrics.jsonl only (every logger option writes it)."""
+    """metrics.jsonl and eval.jsonl only (every logger option writes them)."""
     return [JsonlLogger(run_dir)]
 
 

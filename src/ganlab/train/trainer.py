@@ -279,10 +279,7 @@ class Trainer:
         with torch.random.fork_rng(devices=devices), frozen_buffers(self.g_eval), frozen_buffers(self.d):
             result = {"step": self.step, "kimg": self.images_seen / 1000,
                       **self.evaluator.evaluate(self.g_eval, self.d, self.step)}   # rank 0's, on every rank
-        if self.dist.main:
-            with open(self.run_dir / "eval.jsonl", "a") as f:
-                f.write(json.dumps(result) + "\n")
-        for logger in self.loggers:
+        for logger in self.loggers:   # rank 0's loggers only; jsonl writes eval.jsonl
             logger.log_eval(result)
         fid = result.get("fid")
         if isinstance(fid, (int, float)) and fid < self.best_fid:
