@@ -84,3 +84,21 @@ def test_the_yardstick_is_a_plain_loop_that_trains():
     assert g(torch.randn(2, 100, 1, 1)).shape == (2, 3, 32, 32) and d(torch.randn(2, 3, 32, 32)).shape == (2, 1)
     assert plain_loop_rate(seconds=0.5, batch=8, warmup=1) > 0
     assert scaled_minutes(6.0, 180.0) == pytest.approx(3.0)
+
+
+def test_the_prepared_gpu_bench_runs_tiny_on_the_cpu_and_fills_every_section(tmp_path):
+    """ganlab-bench gpu --tiny: the code a lent GPU will run, with tiny shapes; every cell measured, none failed."""
+    from ganlab.cli.bench import main
+    main(["gpu", "--tiny", "--out", str(tmp_path)])
+    result = json.loads((tmp_path / "gpu.json").read_text())
+    assert result["device"].startswith("CPU") and result["peak_fp32"] > 0 and result["peak_bf16"] > 0
+    (speed,) = result["speed"]
+    assert all(speed[f"img_s_{s}"] > 0 for s in ("fp32", "bf16", "channels_last", "compile"))
+    assert speed["gflop_per_img"] > 0 and 0 < speed["flops_fraction_fp32"] < 1
+    assert [r["finite"] for r in result["long"]] == [True]
+    assert result["biggan"]["s_per_100"] > 0
+    assert result["default"]["wall_s"] > 0 and result["default"]["fid"] > 0 and "embed" in result["default"]["eval_s"]
+    assert result["ddp"]["result"]["img_s_1_rank"] > 0
+    assert not [e for part in ("speed", "long") for r in result[part] for e in r.get("errors", [])]
+    md = (tmp_path / "gpu.md").read_text()
+    assert md.startswith("# ganlab-bench gpu on CPU") and "| biggan_digits | 16 | 32 |" in md and "Failed cells" not in md

@@ -97,7 +97,7 @@ def train_step_rate(batch: int, steps: int = 5) -> float:
 @command("ganlab-bench")
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="ganlab-bench", description=__doc__)
-    p.add_argument("what", choices=["data", "step", "recipes"])
+    p.add_argument("what", choices=["data", "step", "recipes", "gpu"])
     p.add_argument("--n", type=int, default=10000, help="PNG files to make")
     p.add_argument("--dir", type=Path, default=Path("bench_data"), help="where the PNG folder is made (kept)")
     p.add_argument("--batch", type=int, default=64)
@@ -111,10 +111,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default="outputs/bench_recipes", help="recipes: where the runs go (one folder per preset)")
     p.add_argument("--grids", default="", help="recipes: copy each preset's final sample grid here as PRESET.png")
     p.add_argument("--scaling", action="store_true", help="step: also time 1 rank against 2 (two more processes per recipe)")
+    p.add_argument("--tiny", action="store_true", help="gpu: the same code on the CPU with tiny shapes (a test runs it)")
+    p.add_argument("--long", type=int, default=300, help="gpu: iterations of the bf16 + channels_last finiteness run")
     a = p.parse_args(argv)
     if a.what == "step":
         from ganlab.cli.bench_step import main as step
         return step(a)
+    if a.what == "gpu":
+        from ganlab.cli.bench_gpu import main as gpu
+        if a.out == "outputs/bench_recipes":
+            a.out = "outputs/bench_gpu"
+        return gpu(a)
     if a.what == "recipes":
         from ganlab.cli.bench_recipes import main as recipes
         return recipes(a)
