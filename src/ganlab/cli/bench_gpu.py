@@ -63,7 +63,9 @@ def flops_per_image(trainer) -> float:
     return counter.get_total_flops() / (s.batch_size * s.n_critic * s.accum_d)
 
 
-def presets(tiny: bool) -> list[str]:
+def presets(tiny: bool, chosen: str = "") -> list[str]:
+    if chosen:
+        return chosen.split(",")
     if tiny:
         return ["biggan_digits"]
     names = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
@@ -71,12 +73,13 @@ def presets(tiny: bool) -> list[str]:
 
 
 def small(recipe: str, a) -> list[str]:
-    """--tiny: the preset's model at the smallest settings it declares where it registers."""
-    if not a.tiny:
-        return []
+    """Overrides every measurement of `recipe` takes: no download (the GPU machine is offline too: the
+    feature-diversity loss embeds with D's own features), and with --tiny the preset's model at the
+    smallest settings it declares where it registers."""
     from ganlab.registry import MODELS
-    name = recipe_cfg(recipe, []).model.name
-    return [f"model.{k}={v}" for k, v in MODELS.info(name)["tiny"].items()]
+    cfg = recipe_cfg(recipe, [])
+    out = ["regularizer.feature_diversity.embedding=discriminator"] if "feature_diversity" in (cfg.get("regularizer") or {}) else []
+    return out + ([f"model.{k}={v}" for k, v in MODELS.info(cfg.model.name)["tiny"].items()] if a.tiny else [])
 
 
 def peak_memory(device: torch.device) -> float | None:
@@ -100,11 +103,11 @@ def cell(record: dict, key: str, fn):
 
 def speed(recipe: str, device: torch.device, a, root: Path, peak: float | None) -> dict:
     row: dict = {"recipe": recipe}
-    tiny = small(recipe, a)
+    extra = small(recipe, a)
     for name in ("fp32", "bf16", "channels_last", "compile"):
         torch._dynamo.reset()
         fast = ["hardware.compile_backend=aot_eager"] if a.tiny and name == "compile" else []   # no C++ build in a test
-        cfg = recipe_cfg(recipe, [f"hardware.device={device.type}", *SETTINGS[name], *tiny, *fast])
+        cfg = recipe_cfg(recipe, [f"hardware.device={device.type}", *SETTINGS[name], *extra, *fast])
         row["px"], row["batch"] = cfg.dataset.image_size, cfg.train.batch_size
         reset_memory(device)
         t = time.perf_counter()
@@ -234,7 +237,7 @@ def main(a) -> None:
     cell(result, "peak_bf16", lambda: matmul_peak(device, torch.bfloat16, n, reps))
     with tempfile.TemporaryDirectory(prefix="ganlab-bench-gpu-") as tmp:
         root = Path(tmp)
-        names = presets(a.tiny)
+        names = presets(a.tiny, a.recipes)
         result["speed"] = [speed(r, device, a, root, result["peak_fp32"]) for r in names]
         result["long"] = [long_run(r, device, a, root) for r in names]
         result["biggan"] = biggan_row(device, a, root)
