@@ -22,11 +22,10 @@ TINY = ["progress=false", "train.steps=2", "train.batch_size=8", "train.log_ever
 TINY_DCGAN = [f"model.{k}={v}" for k, v in MODELS.info("dcgan")["tiny"].items()]
 
 
-def tiny_model_overrides(model: str, overrides: list[str]) -> list[str]:
+def tiny_model_settings(model: str, overrides: list[str]) -> dict:
     """The smallest settings `model` declares where it registers (models/base.py), except keys the
     overrides set themselves."""
-    return [f"model.{k}={v}" for k, v in MODELS.info(model)["tiny"].items()
-            if not any(o.startswith(f"model.{k}=") for o in overrides)]
+    return {k: v for k, v in MODELS.info(model)["tiny"].items() if not any(o.startswith(f"model.{k}=") for o in overrides)}
 
 
 compose_cfg = compose_config   # what ganlab-train composes for these command-line overrides
@@ -37,9 +36,9 @@ def run(tmp_path: Path, overrides: list[str] = (), tiny_model: bool = True) -> t
     regularizer unless the test picks some."""
     chosen = any(o.startswith("regularizer=") or o.startswith("+experiment=") for o in overrides)
     overrides = TINY + ([] if chosen else ["regularizer=[]"]) + list(overrides)
-    if tiny_model:
-        overrides += tiny_model_overrides(compose_cfg(overrides).model.name, overrides)
     cfg = compose_cfg(overrides)
+    if tiny_model:   # set on the composed config: one composition per run
+        cfg.model.update(tiny_model_settings(cfg.model.name, overrides))
     run_dir = Path(tmp_path)
     return train(cfg, run_dir), run_dir
 

@@ -29,6 +29,7 @@ import torch
 
 from ganlab import CONF_DIR
 from ganlab.cli.bench_step import SETTINGS, fit_rate, recipe_cfg, scaling, sync
+from ganlab.track.jsonl import read_jsonl
 
 STUDIOGAN_BIGGAN_S_PER_100 = 41.0   # StudioGAN's CIFAR-10 BigGAN log: batch 64, 5 D steps, TITAN RTX, fp32
 
@@ -160,7 +161,7 @@ def default_run(device: torch.device, a, root: Path) -> dict:
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode:
             raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}")
-        last = [json.loads(x) for x in (root / "default" / "eval.jsonl").read_text().splitlines()][-1]
+        last = read_jsonl(root / "default" / "eval.jsonl")[0][-1]
         row.update(fid=last.get("fid"), fid_floor=last.get("fid_floor"), eval_s=last.get("time_s"),
                    num_samples=last.get("protocol", {}).get("num_samples"))
         return time.perf_counter() - t
