@@ -35,7 +35,8 @@ def test_prepare_writes_same_size_rgb_pngs_and_reports_what_it_skipped(src, tmp_
     for p in (tmp_path / "out").rglob("*.png"):
         with Image.open(p) as im:
             assert (im.mode, im.size) == ("RGB", (16, 16))
-    assert capsys.readouterr().out.strip() == f"wrote 6 16x16 RGB PNGs to {tmp_path / 'out'}; skipped: 1 corrupt, 2 grey, 1 too small"
+    assert capsys.readouterr().out.strip() == (f"wrote 6 16x16 RGB PNGs to {tmp_path / 'out'}; skipped: 1 corrupt, 2 grey, "
+                                               f"1 too small; 0 had transparent pixels, composited onto white")
 
 
 def test_center_crop_takes_the_middle_square(tmp_path):
@@ -43,10 +44,45 @@ def test_center_crop_takes_the_middle_square(tmp_path):
     a[:, :, 2] = 255                                    # blue sides ...
     a[:, 10:30] = (255, 0, 0)                           # ... and a red middle square
     Image.fromarray(a).save(tmp_path / "wide.png")
-    img, why = clean(tmp_path / "wide.png", 20, "center")
+    img, why, _ = clean(tmp_path / "wide.png", 20, "center")
     assert why == "" and (np.asarray(img)[..., 0] == 255).all()
-    img, _ = clean(tmp_path / "wide.png", 20, "stretch")   # stretched: the blue sides remain
+    img, _, _ = clean(tmp_path / "wide.png", 20, "stretch")   # stretched: the blue sides remain
     assert (np.asarray(img)[:, 0, 2] == 255).all()
+
+
+def transparent_sprites(root):
+    """An RGBA sprite whose transparent pixels hide black, a palette one whose transparent colour is
+    white, and an RGBA photo that is opaque everywhere."""
+    root.mkdir()
+    a = np.zeros((16, 16, 4), dtype=np.uint8)
+    a[4:12, 4:12] = (200, 30, 30, 255)                  # an opaque red square on alpha 0 over black
+    Image.fromarray(a, "RGBA").save(root / "rgba.png")
+    p = Image.new("P", (16, 16), 1)
+    p.putpalette([30, 30, 200, 255, 255, 255] + [0] * 762)
+    p.paste(0, (4, 4, 12, 12))                          # a blue square; index 1 (white) is transparent
+    p.save(root / "palette.png", transparency=1)
+    o = np.full((16, 16, 4), 255, dtype=np.uint8)
+    o[..., :3] = np.random.default_rng(0).integers(0, 256, (16, 16, 3))
+    Image.fromarray(o, "RGBA").save(root / "opaque.png")
+
+
+@pytest.mark.parametrize("background, colour", [(None, (255, 255, 255)), ("black", (0, 0, 0)), ("0,128,0", (0, 128, 0))])
+def test_transparency_is_composited_onto_one_background_and_counted(tmp_path, capsys, background, colour):
+    transparent_sprites(tmp_path / "src")
+    cli.main([str(tmp_path / "src"), str(tmp_path / "out"), "--size", "16", "--quiet"]
+             + (["--background", background] if background else []))
+    assert capsys.readouterr().out.strip().endswith(f"2 had transparent pixels, composited onto {background or 'white'}")
+    for name, square in (("rgba", (200, 30, 30)), ("palette", (30, 30, 200))):
+        a = np.asarray(Image.open(tmp_path / "out" / f"{name}.png"))
+        assert tuple(a[0, 0]) == colour and tuple(a[8, 8]) == square, name
+
+
+def test_a_bad_background_is_one_line(tmp_path, capsys):
+    transparent_sprites(tmp_path / "src")
+    with pytest.raises(SystemExit) as e:
+        cli.main([str(tmp_path / "src"), str(tmp_path / "out"), "--size", "16", "--background", "grey"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == "ganlab-prepare: error: --background must be white, black or R,G,B with each 0-255, got 'grey'\n"
 
 
 def test_classify_sorts_into_the_top_class_folders(src, tmp_path, capsys):

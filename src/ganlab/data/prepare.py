@@ -4,6 +4,9 @@ optionally sorted into class folders by a pretrained torchvision classifier.
 Every source image is decoded, checked and converted; what cannot be used is skipped and counted
 by reason: corrupt (does not decode), too small (shorter side below the target size: upscaling
 would invent detail) and grey (no colour, unless allowed). Class subfolders of the source are kept.
+Transparent pixels (RGBA, LA, or a palette or RGB image with a transparent colour) are composited
+onto one background colour; a plain convert("RGB") would keep whatever colour hides under alpha 0,
+black in some files and white in others.
 """
 from __future__ import annotations
 
@@ -21,33 +24,58 @@ from ganlab.errors import ConfigError
 from ganlab.weights import state_dict
 
 CROPS = ("center", "stretch")
+BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0)}
+BACKGROUND = "white"
 
 
-def clean(path: Path, size: int, crop: str = "center", allow_grey: bool = False) -> tuple[Image.Image | None, str]:
-    """-> (an RGB size x size image, "") or (None, the reason it is skipped)."""
+def background_colour(spec: str) -> tuple[int, int, int]:
+    """'white', 'black' or 'R,G,B' (0-255 each) -> an RGB triple."""
+    if spec in BACKGROUNDS:
+        return BACKGROUNDS[spec]
+    parts = spec.split(",")
+    if len(parts) == 3 and all(p.strip().isdigit() and int(p) <= 255 for p in parts):
+        return tuple(int(p) for p in parts)
+    raise ConfigError(f"--background must be white, black or R,G,B with each 0-255, got '{spec}'")
+
+
+def to_rgb(im: Image.Image, background: tuple[int, int, int]) -> tuple[Image.Image, bool]:
+    """-> (RGB image, whether it had a transparent pixel), transparency composited onto `background`."""
+    if im.mode not in ("RGBA", "LA", "PA") and "transparency" not in im.info:
+        return im.convert("RGB"), False
+    rgba = im.convert("RGBA")
+    if rgba.getextrema()[3][0] == 255:   # an alpha channel that is opaque everywhere
+        return rgba.convert("RGB"), False
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, (*background, 255)), rgba).convert("RGB"), True
+
+
+def clean(path: Path, size: int, crop: str = "center", allow_grey: bool = False,
+          background: tuple[int, int, int] = BACKGROUNDS[BACKGROUND]) -> tuple[Image.Image | None, str, bool]:
+    """-> (an RGB size x size image, "", had transparency) or (None, the reason it is skipped, False)."""
     try:
         with Image.open(path) as im:
             im.load()
-            mode, img = im.mode, im.convert("RGB")
+            mode, (img, transparent) = im.mode, to_rgb(im, background)
     except Exception:   # PIL raises many types for broken files
-        return None, "corrupt"
+        return None, "corrupt", False
     w, h = img.size
     if min(w, h) < size:
-        return None, "too small"
+        return None, "too small", False
     if not allow_grey:
         a = np.asarray(img)
         if mode in ("1", "L", "LA", "I", "I;16", "F") or (a[..., 0] == a[..., 1]).all() and (a[..., 1] == a[..., 2]).all():
-            return None, "grey"
+            return None, "grey", False
     if crop == "center":
         s = min(w, h)
         left, top = (w - s) // 2, (h - s) // 2
         img = img.crop((left, top, left + s, top + s))
-    return img.resize((size, size), Image.LANCZOS), ""
+    return img.resize((size, size), Image.LANCZOS), "", transparent
 
 
 def prepare(src: Path, dst: Path, size: int, crop: str = "center", allow_grey: bool = False,
-            progress: bool = True) -> tuple[list[Path], Counter]:
-    """Write the usable images of SRC (recursively) to DST as PNGs. -> (written files, skipped by reason)."""
+            progress: bool = True, background: str = BACKGROUND) -> tuple[list[Path], Counter, int]:
+    """Write the usable images of SRC (recursively) to DST as PNGs.
+    -> (written files, skipped by reason, how many written ones had transparency)."""
+    colour = background_colour(background)
     src, dst = Path(src), Path(dst)
     if crop not in CROPS:
         raise ConfigError(f"unknown --crop '{crop}'; available: {', '.join(CROPS)}")
@@ -60,9 +88,9 @@ def prepare(src: Path, dst: Path, size: int, crop: str = "center", allow_grey: b
     files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS)
     if not files:
         raise ConfigError(f"{src} has no images of a known type ({', '.join(sorted(EXTENSIONS))})")
-    written, skipped, taken = [], Counter(), set()
+    written, skipped, taken, transparent = [], Counter(), set(), 0
     for path in tqdm(files, desc="prepare", unit="img", disable=not progress):
-        img, reason = clean(path, size, crop, allow_grey)
+        img, reason, had_alpha = clean(path, size, crop, allow_grey, colour)
         if img is None:
             skipped[reason] += 1
             continue
@@ -72,10 +100,11 @@ def prepare(src: Path, dst: Path, size: int, crop: str = "center", allow_grey: b
             out = out.with_name(f"{path.stem}_{n}.png")
             n += 1
         taken.add(out)
+        transparent += had_alpha
         out.parent.mkdir(parents=True, exist_ok=True)
         img.save(out)
         written.append(out)
-    return written, skipped
+    return written, skipped, transparent
 
 
 def classifier(name: str, weights: str | None = None) -> tuple[torch.nn.Module, list[str], object]:
