@@ -15,8 +15,8 @@ from ganlab.cli.build import resolve_extractors
 from ganlab.config import EvalSchema, validated
 from ganlab.data.digits import digits
 from ganlab.metrics import neighbours
+from ganlab.metrics.domain import digits_extractor
 from ganlab.metrics.evaluator import Evaluator
-from ganlab.metrics.extractors import digits_extractor
 from ganlab.metrics.protocol import fingerprint
 from ganlab.metrics.sampling import STANDING_SEED, GSampler, truncated_normal
 from ganlab.models.dcgan import DCGANGenerator

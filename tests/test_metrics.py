@@ -13,10 +13,11 @@ from conftest import run
 from ganlab.cli import evaluate as evaluate_cli
 from ganlab.cli import sample as sample_cli
 from ganlab.data.digits import digits
-from ganlab.metrics import extractors
+from ganlab.metrics.domain import digits_extractor
 from ganlab.metrics.evaluator import Evaluator, fid_from_features
-from ganlab.metrics.extractors import Extractor, load_digit_net
+from ganlab.metrics.extractors import Extractor
 from ganlab.models.dcgan import DCGANGenerator
+from ganlab.registry import EXTRACTORS
 
 
 def frechet_numpy(a, b):
@@ -45,8 +46,7 @@ def test_inception_score_matches_a_direct_computation():
 
 
 def test_the_digits_classifier_is_accurate():
-    _, acc = load_digit_net()
-    assert acc > 0.95
+    assert digits_extractor().accuracy > 0.95
 
 
 class CountingExtractor(Extractor):
@@ -60,8 +60,9 @@ class CountingExtractor(Extractor):
 
 def test_reference_features_are_cached_and_protocol_recorded():
     ref = digits(16, "all")
-    ext = CountingExtractor("digits", extractors.DigitsFeatureExtractor(), "cpu", None,
-                            weights=f"recipe-{extractors.recipe_hash()}", resize="bilinear-antialias-32")
+    digits_ext = digits_extractor()
+    ext = CountingExtractor("digits", digits_ext.fidelity, "cpu", None, weights=digits_ext.weights,
+                            resize="bilinear-antialias-32", classes=10, accuracy=digits_ext.accuracy)
     g = DCGANGenerator(z_dim=8, image_size=16, channels=1, width=4, num_classes=10)
     ev = Evaluator(ext, ref, num_samples=100, kid_subset_size=50, cache_key="test-cache", device="cpu")
     first = ev.evaluate(g, None)
@@ -70,8 +71,8 @@ def test_reference_features_are_cached_and_protocol_recorded():
     ev2.evaluate(g, None)
     assert CountingExtractor.calls == len(ref) + 200          # no second pass over the real images
     import torch_fidelity
-    assert first["protocol"] == {"extractor": "digits", "weights": f"recipe-{extractors.recipe_hash()}",
-                                 "resize": "bilinear-antialias-32", "num_samples": 100, "reference_n": len(ref), "pr_features": "digits",
+    assert first["protocol"] == {"extractor": "digits", "weights": digits_ext.weights, "resize": "bilinear-antialias-32",
+                                 "extractor_accuracy": round(digits_ext.accuracy, 4), "num_samples": 100, "reference_n": len(ref), "pr_features": "digits",
                                  "g_mode": "batch", "g_batch_size": 50, "truncation": None,
                                  "torch_fidelity": torch_fidelity.__version__}
     assert first["fid"] > first["fid_floor"] > 0
@@ -100,7 +101,7 @@ class RealDigits(torch.nn.Module):
 
 def test_conditional_sampling_is_class_balanced():
     g = DCGANGenerator(z_dim=8, image_size=16, channels=1, width=4, num_classes=10)
-    ev = Evaluator(Extractor("digits", extractors.DigitsFeatureExtractor(), "cpu", None), digits(16), num_samples=30)
+    ev = Evaluator(digits_extractor(), digits(16), num_samples=30)
     z, labels = ev.sampler.noise(30, g, ev.seed)
     assert z.shape == (30, 8) and torch.bincount(labels).tolist() == [3] * 10
 
@@ -116,7 +117,7 @@ def test_inception_path_runs_offline_from_a_local_weights_file(tmp_path):
     """Plumbing only: random weights give meaningless numbers, but the whole path runs."""
     weights = tmp_path / "inception.pth"
     random_inception_weights(weights)
-    ext = extractors.EXTRACTORS.build("inception", device="cpu", inception_weights=str(weights))
+    ext = EXTRACTORS.build("inception", device="cpu", inception_weights=str(weights))
     ev = Evaluator(ext, digits(16, "test"), metrics=["fid", "is", "kid"], num_samples=12, kid_subset_size=10,
                    batch_size=12, cache_key="inception-plumbing", fid_ci=0)   # no 2048-d bootstrap on CPU
     out = ev.evaluate(DCGANGenerator(z_dim=8, image_size=16, channels=1, width=4), None)
@@ -129,7 +130,7 @@ def test_missing_inception_weights_say_which_file_to_put_where(tmp_path, monkeyp
         raise OSError("network unreachable")
     monkeypatch.setattr("torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url", offline)
     with pytest.raises(FileNotFoundError, match=r"weights-inception-2015-12-05-6726825d\.pth(.|\n)*eval\.inception_weights"):
-        extractors.EXTRACTORS.build("inception", device="cpu")
+        EXTRACTORS.build("inception", device="cpu")
 
 
 def test_training_evaluates_writes_eval_jsonl_and_best_checkpoint(tmp_path):
@@ -188,7 +189,7 @@ def test_vgg16_pr_extractor_runs_from_a_local_weights_file(tmp_path, monkeypatch
         return net
     monkeypatch.setattr(torchvision.models, "vgg16", vgg16)
     torch.save(TinyVGG().state_dict(), tmp_path / "vgg16.pth")
-    ext = extractors.EXTRACTORS.build("vgg16", device="cpu", vgg16_weights=str(tmp_path / "vgg16.pth"))
+    ext = EXTRACTORS.build("vgg16", device="cpu", vgg16_weights=str(tmp_path / "vgg16.pth"))
     out = ext(digits(16, "test").images[:5])
     assert out["features"].shape == (5, 6) and out["logits"] is None
     assert torch.allclose(out["features"].float(), torch.cat(fc2_relu).float().reshape(5, 6), atol=1e-5)
@@ -203,11 +204,11 @@ def test_missing_vgg16_and_dinov2_weights_name_the_file_both_places_and_the_way_
     monkeypatch.setattr("torch_fidelity.feature_extractor_vgg16.torchvision_load_pretrained_vgg16", offline)
     with pytest.raises(FileNotFoundError, match=r"vgg16-397923af\.pth(.|\n)*hub/checkpoints(.|\n)*eval\.vgg16_weights"
                                                 r"(.|\n)*eval=none(.|\n)*eval\.extractor="):
-        extractors.EXTRACTORS.build("vgg16", device="cpu")
+        EXTRACTORS.build("vgg16", device="cpu")
     monkeypatch.setattr(torch.hub, "load", offline)
     with pytest.raises(FileNotFoundError, match=r"dinov2_vitl14_pretrain\.pth(.|\n)*eval\.extractor_weights"
                                                 r"(.|\n)*facebookresearch_dinov2_main(.|\n)*eval=none"):
-        extractors.EXTRACTORS.build("dinov2", device="cpu")
+        EXTRACTORS.build("dinov2", device="cpu")
 
 
 def test_inception_offline_message_offers_eval_none_and_another_extractor(tmp_path, monkeypatch):
@@ -216,7 +217,7 @@ def test_inception_offline_message_offers_eval_none_and_another_extractor(tmp_pa
                         mock.Mock(side_effect=OSError("network unreachable")))
     with pytest.raises(FileNotFoundError, match=r"hub/checkpoints/weights-inception(.|\n)*eval=none trains without FID"
                                                 r"(.|\n)*eval\.extractor=\.\.\. picks another extractor"):
-        extractors.EXTRACTORS.build("inception", device="cpu")
+        EXTRACTORS.build("inception", device="cpu")
 
 
 def tiny_vit():
@@ -227,15 +228,15 @@ def tiny_vit():
 def test_dinov2_and_clip_run_through_torch_fidelity_with_random_weights(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "load", lambda repo, name, *a, **k: tiny_vit())
     images = digits(16, "test").images[:3]
-    dino = extractors.EXTRACTORS.build("dinov2", device="cpu")
+    dino = EXTRACTORS.build("dinov2", device="cpu")
     assert dino.name == "dinov2-vit-l-14" and dino(images)["features"].shape == (3, 4)
     torch.save(tiny_vit().state_dict(), tmp_path / "dino.pth")           # a local weights file is loaded
-    local = extractors.EXTRACTORS.build("dinov2-vit-s-14", device="cpu", extractor_weights=str(tmp_path / "dino.pth"))
+    local = EXTRACTORS.build("dinov2-vit-s-14", device="cpu", extractor_weights=str(tmp_path / "dino.pth"))
     assert torch.equal(local.fidelity.model[0].weight, torch.load(tmp_path / "dino.pth")["0.weight"])
     from torch_fidelity.feature_extractor_clip import CLIPVisual
     visual = CLIPVisual(embed_dim=8, image_resolution=224, vision_layers=1, vision_width=64, vision_patch_size=32)
     state = {**visual.state_dict(), "text_projection": torch.zeros(16, 8)}
     monkeypatch.setattr("torch_fidelity.feature_extractor_clip.load_state_dict_from_url",
                         lambda *a, **k: mock.Mock(state_dict=lambda: dict(state)))
-    clip = extractors.EXTRACTORS.build("clip", device="cpu")
+    clip = EXTRACTORS.build("clip", device="cpu")
     assert clip.name == "clip-vit-l-14" and clip(images)["features"].shape == (3, 8)

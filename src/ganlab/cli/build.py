@@ -119,13 +119,14 @@ def build_evaluator(cfg: DictConfig, data, device, force: bool = False, run_dir:
     name, kwargs = split_name(cfg.dataset, "dataset")
     if ev.reference not in ("train", "test"):
         raise ValueError(f"unknown eval.reference '{ev.reference}'; available: train, test")
-    reference = data if kwargs.get("fraction", 1.0) == 1.0 else build_data(cfg, whole=True)[0]
+    whole = data if kwargs.get("fraction", 1.0) == 1.0 else build_data(cfg, whole=True)[0]
+    reference = whole
     if ev.reference == "test":   # the whole split; a training fraction never shrinks the reference
         kwargs = {k: v for k, v in kwargs.items() if k not in LOADER_KEYS + FRACTION_KEYS}
         reference = DATASETS.build(name, **{**kwargs, "split": "test"})
     fid_name, pr_name = resolve_extractors(ev, name)
     weights = dict(inception_weights=ev.inception_weights, vgg16_weights=ev.vgg16_weights,
-                   extractor_weights=ev.extractor_weights)
+                   extractor_weights=ev.extractor_weights, dataset=whole)   # domain trains on the whole training set
     ext = EXTRACTORS.build(fid_name, device=device, **weights)
     pr_ext = ext
     if pr_name != fid_name and {"pr", "dc"} & set(ev.metrics):

@@ -61,7 +61,7 @@ class Evaluator:
             metrics.remove("is")
         if "class_acc" in metrics and (not extractor.classes or extractor.classes != getattr(reference, "num_classes", 0)):
             warnings.warn(f"eval.metrics has 'class_acc' but extractor '{extractor.name}' is not a classifier of this "
-                          f"data set's classes; class_acc skipped (the digits extractor is one)", stacklevel=2)
+                          f"data set's classes; class_acc skipped (eval.extractor=domain is one)", stacklevel=2)
             metrics.remove("class_acc")
         if "class_recall" in metrics and getattr(reference, "labels", None) is None:
             warnings.warn("eval.metrics has 'class_recall' but the reference set has no labels; class_recall skipped", stacklevel=2)
@@ -79,6 +79,7 @@ class Evaluator:
         self.ranks = ranks if ranks is not None and ranks.active else None   # train/distributed.py's Dist
         extra = dict(protocol or {})
         self.protocol = {"extractor": extractor.name, "weights": extractor.weights, "resize": extractor.resize,
+                         **({"extractor_accuracy": round(extractor.accuracy, 4)} if extractor.accuracy is not None else {}),
                          "num_samples": num_samples, "reference_n": len(reference),
                          **({"pr_features": self.pr_extractor.name} if {"pr", "dc"} & set(metrics) else {}),
                          **self.sampler.protocol(), "torch_fidelity": torch_fidelity.__version__, **extra}

@@ -39,7 +39,8 @@ DINO_URL = "https://dl.fbaipublicfiles.com/dinov2/{m}/{m}_pretrain.pth"
 DINO_REPO = "facebookresearch/dinov2"
 DEFAULT_VARIANT = {"dinov2": "dinov2-vit-l-14", "clip": "clip-vit-l-14"}
 WAYS_OUT = ("Or go on without it: eval=none trains without FID, or eval.extractor=... picks another "
-            "extractor (digits needs no download on dataset=digits; inception, vgg16, dinov2, clip).")
+            "extractor (domain needs no download on a labelled data set: it trains a classifier on its classes; "
+            "inception, vgg16, dinov2, clip).")
 
 
 @functools.lru_cache(maxsize=16)
