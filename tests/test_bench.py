@@ -8,7 +8,7 @@ from PIL import Image
 
 from conftest import compose_cfg
 from ganlab.cli import bench_recipes
-from ganlab.cli.bench_recipes import digits_presets, row, run_preset, table
+from ganlab.cli.bench_recipes import digits_presets, row, run_preset, suite_presets, table
 
 
 def fake_run(d, fids, floor=30.0, **extra):
@@ -60,14 +60,38 @@ def test_the_command_prints_the_table_writes_it_and_copies_each_grid(tmp_path, m
     assert "| dcgan_digits | 1.5 |" in out and "| wgan_gp_digits | 1.5 |" in out
     assert (tmp_path / "runs" / "recipes.md").read_text().count("meets") == 2
     assert sorted(p.name for p in (tmp_path / "grids").iterdir()) == ["dcgan_digits.png", "wgan_gp_digits.png"]
-    suite = Image.open(tmp_path / "grids_suite.png").convert("L")
+    suite = Image.open(tmp_path / "grids_digits.png").convert("L")
     assert suite.size == (3 * 320 + 2 * 12, 16 + 320)                       # one row of 3 slots, grids 320 px wide
     assert suite.getpixel((160, 100)) == 0 and suite.getpixel((332 + 160, 100)) == 0   # both (black) grids shown
     assert suite.getpixel((664 + 160, 100)) == 255                           # the third slot is empty
     bench_recipes.main(Namespace(**{**vars(a), "recipes": "dcgan_digits", "out": str(tmp_path / "again")}))  # one again:
-    assert Image.open(tmp_path / "grids_suite.png").convert("L").getpixel((332 + 160, 100)) == 0   # keeps the other's
+    assert Image.open(tmp_path / "grids_digits.png").convert("L").getpixel((332 + 160, 100)) == 0   # keeps the other's
     with pytest.raises(ValueError, match="unknown presets"):
         bench_recipes.main(Namespace(**{**vars(a), "recipes": "biggan_digts"}))
+
+
+def test_the_sprites_suite_has_its_own_bar_and_is_skipped_without_its_folder(tmp_path, monkeypatch, capsys):
+    presets = suite_presets("sprites")
+    assert presets == ["attention_wgan_gp_sprites", "biggan_augself_apa_sprites", "biggan_diffaug_sprites",
+                       "dcgan_sprites", "unet_cutmix_sprites"]
+    for p in presets:
+        cfg = compose_cfg([f"+experiment={p}"])
+        assert (cfg.dataset.name, cfg.dataset.labels, cfg.dataset.image_size, cfg.eval.extractor) == \
+            ("imagefolder", "folders", 32, "domain")
+    fake_run(tmp_path / "a", [60.0], class_acc=0.85, class_recall=0.5)
+    assert row("dcgan_sprites", tmp_path / "a", 19 * 60.0, 0)["status"] == "meets"     # 20 minutes, class_acc 0.8
+    assert row("dcgan_digits", tmp_path / "a", 19 * 60.0, 0)["status"] == "misses"     # 6 minutes, class_acc 0.9
+    assert row("dcgan_sprites", tmp_path / "a", 21 * 60.0, 0)["status"] == "misses"
+
+    def never(*a):
+        raise AssertionError("a preset without its folder must not run")
+    monkeypatch.setattr(bench_recipes, "run_preset", never)
+    monkeypatch.setattr(bench_recipes, "plain_loop_rate", lambda: 360.0)
+    bench_recipes.main(Namespace(recipes="sprites", out=str(tmp_path / "runs"), grids="",
+                                 override=[f"dataset.root={tmp_path / 'nowhere'}"]))
+    out = capsys.readouterr().out
+    assert out.count(f"skipped, dataset.root={tmp_path / 'nowhere'} is missing") == 5
+    assert "| dcgan_sprites | - |" in out and out.count("skipped: no folder") == 5
 
 
 def test_a_preset_runs_as_a_user_would_in_its_own_process(tmp_path):

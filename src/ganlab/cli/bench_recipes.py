@@ -1,12 +1,17 @@
-"""ganlab-bench recipes: train every embedded-data preset from scratch, one after the other, and print one
-table: preset, wall minutes (start-up, training and evaluation), final and best FID, the protocol's
-real-vs-real floor, FID/floor, IS, precision and recall. Each preset's final sample grid is copied to
---grids, so the suite can be looked at as well as read.
+"""ganlab-bench recipes: train a suite of presets from scratch, one after the other, and print one table:
+preset, wall minutes (start-up, training and evaluation), final and best FID, the protocol's real-vs-real
+floor, FID/floor, IS, precision and recall. Each preset's final sample grid is copied to --grids, and each
+suite's grids are drawn on one sheet, so the suite can be looked at as well as read.
 
-The bar: FID <= 3x the floor within 6 minutes (12 for the presets with 5 D steps per G step), and for a
-conditional preset class_acc >= 0.9. Minutes are scaled to a machine whose plain PyTorch DCGAN loop runs at
-360 img/s (cli/yardstick.py), measured in the same call, so the bar means the same on every machine. Each
-run is a plain `ganlab-train +experiment=PRESET` in its own process, so what is timed is what a user runs.
+Two suites: `digits`, every preset on the embedded digits (the default), and `sprites`, the *_sprites presets
+on the prepared RGB sprite folder (skipped with one line when the folder is missing). --recipes takes suite
+names and preset names, comma-separated.
+
+The bar: FID <= 3x the floor within 6 minutes for digits (12 for the presets with 5 D steps per G step) and
+20 minutes for sprites, and for a conditional preset class_acc >= 0.9 (digits) or 0.8 (sprites). Minutes are
+scaled to a machine whose plain PyTorch DCGAN loop runs at 360 img/s (cli/yardstick.py), measured in the same
+call, so the bar means the same on every machine. Each run is a plain `ganlab-train +experiment=PRESET` in
+its own process, so what is timed is what a user runs.
 """
 from __future__ import annotations
 
@@ -15,19 +20,48 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from ganlab import CONF_DIR
 from ganlab.cli.yardstick import REFERENCE_IMG_S, plain_loop_rate, scaled_minutes
 from ganlab.track.runs import load_run
 
-BAR_RATIO, BAR_MINUTES, BAR_MINUTES_5D, BAR_CLASS_ACC = 3.0, 6.0, 12.0, 0.9
+BAR_RATIO = 3.0
+
+
+@dataclass(frozen=True)
+class Bar:
+    minutes: float        # scaled minutes
+    minutes_5d: float     # ... for presets with 5 D steps per G step
+    class_acc: float      # conditional presets
+
+
+BARS = {"digits": Bar(6.0, 12.0, 0.9), "sprites": Bar(20.0, 20.0, 0.8)}
+
+
+def presets_named(suffix: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / "experiment").glob(f"*_{suffix}.yaml") if not p.stem.startswith("_"))
 
 
 def digits_presets() -> list[str]:
     """Every preset that trains on the embedded digits: *_digits and the seed's DCGAN recipe."""
-    names = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*_digits.yaml") if not p.stem.startswith("_"))
-    return names + ["dcgan_bce_plateau"]
+    return presets_named("digits") + ["dcgan_bce_plateau"]
+
+
+def suite_presets(suite: str) -> list[str]:
+    return digits_presets() if suite == "digits" else presets_named(suite)
+
+
+def suite_of(preset: str) -> str:
+    return "sprites" if preset.endswith("_sprites") else "digits"
+
+
+def missing_data(preset: str, overrides: list[str]) -> str | None:
+    """The preset's dataset.root when it names a folder that is not there (None otherwise)."""
+    from ganlab.cli.choices import compose_config
+    root = compose_config([f"+experiment={preset}", *overrides]).dataset.get("root")
+    return root if root and not Path(root).is_dir() else None
 
 
 def run_preset(preset: str, run_dir: Path, overrides: list[str]) -> tuple[float, int]:
@@ -57,8 +91,9 @@ def row(preset: str, run_dir: Path, seconds: float, code: int, yardstick: float 
          "precision": v.get("precision_final"), "recall": v.get("recall_final"),
          "class_acc": v.get("class_acc_final"), "class_recall": v.get("class_recall_final")}
     r["ratio"] = r["fid"] / r["floor"]
-    budget = BAR_MINUTES_5D if (run.config.get("train.n_critic") or 1) >= 5 else BAR_MINUTES
-    classes_ok = r["class_acc"] is None or r["class_acc"] >= BAR_CLASS_ACC
+    bar = BARS[suite_of(preset)]
+    budget = bar.minutes_5d if (run.config.get("train.n_critic") or 1) >= 5 else bar.minutes
+    classes_ok = r["class_acc"] is None or r["class_acc"] >= bar.class_acc
     r["status"] = "meets" if r["ratio"] <= BAR_RATIO and r["minutes"] <= budget and classes_ok else "misses"
     return r
 
@@ -100,7 +135,8 @@ def table(rows: list[dict]) -> str:
         return "-" if v is None else f"{v:.3f}"
     for r in rows:
         if "fid" not in r:
-            out.append(f"| {r['preset']} | {r['minutes']:.1f} |" + " |" * 10 + f" {r['status']} |")
+            minutes = "-" if r["minutes"] is None else f"{r['minutes']:.1f}"
+            out.append(f"| {r['preset']} | {minutes} |" + " |" * 10 + f" {r['status']} |")
             continue
         out.append(f"| {r['preset']} | {r['minutes']:.1f} | {r['steps']} | {r['fid']:.1f} | {r['best_fid']:.1f} | "
                    f"{r['floor']:.1f} | {r['ratio']:.2f} | {r['is']:.2f} | {r['precision']:.3f} | {r['recall']:.3f} | "
@@ -109,18 +145,28 @@ def table(rows: list[dict]) -> str:
 
 
 def main(a) -> None:
-    presets = a.recipes.split(",") if a.recipes else digits_presets()
+    names = a.recipes.split(",") if a.recipes else ["digits"]
+    presets = [p for n in names for p in (suite_presets(n) if n in BARS else [n])]
     unknown = [p for p in presets if not (CONF_DIR / "experiment" / f"{p}.yaml").exists()]
     if unknown:
-        raise ValueError(f"unknown presets {unknown}; available: {', '.join(digits_presets())}")
+        raise ValueError(f"unknown presets {unknown}; available: the suites {', '.join(BARS)}, or "
+                         f"{', '.join(p for s in BARS for p in suite_presets(s))}")
     out, grids = Path(a.out), Path(a.grids) if a.grids else None
     yardstick = plain_loop_rate()
-    print(f"ganlab-bench recipes: {len(presets)} presets, one after the other; runs under {out}; bar: FID <= "
-          f"{BAR_RATIO:g}x floor within {BAR_MINUTES:g} minutes ({BAR_MINUTES_5D:g} with 5 D steps), class_acc >= "
-          f"{BAR_CLASS_ACC:g}\nyardstick: a plain PyTorch DCGAN loop runs at {yardstick:.0f} img/s here; minutes are "
+    bars = "; ".join(f"{s}: FID <= {BAR_RATIO:g}x floor within {b.minutes:g} minutes"
+                     + (f" ({b.minutes_5d:g} with 5 D steps)" if b.minutes_5d != b.minutes else "")
+                     + f", class_acc >= {b.class_acc:g}" for s, b in BARS.items())
+    print(f"ganlab-bench recipes: {len(presets)} presets, one after the other; runs under {out}; bar: {bars}\n"
+          f"yardstick: a plain PyTorch DCGAN loop runs at {yardstick:.0f} img/s here; minutes are "
           f"scaled to a {REFERENCE_IMG_S:.0f} img/s machine (x {yardstick / REFERENCE_IMG_S:.2f})", flush=True)
     rows = []
     for preset in presets:
+        root = missing_data(preset, list(a.override))
+        if root:
+            rows.append({"preset": preset, "minutes": None, "status": f"skipped: no folder {root}"})
+            print(f"  {preset}: skipped, dataset.root={root} is missing (its preset's first comment says how to "
+                  f"make it)", flush=True)
+            continue
         seconds, code = run_preset(preset, out / preset, list(a.override))
         rows.append(row(preset, out / preset, seconds, code, yardstick))
         r = rows[-1]
@@ -130,11 +176,13 @@ def main(a) -> None:
         if grids and grid:
             grids.mkdir(parents=True, exist_ok=True)
             shutil.copy(grid, grids / f"{preset}.png")
-    shown = {p: grids / f"{p}.png" for p in digits_presets() if (grids / f"{p}.png").exists()} if grids else {}
-    if shown:   # the whole suite's latest grids, this call's and earlier calls'
-        print(f"wrote {montage(shown, grids.parent / (grids.name + '_suite.png'))}")
+    for suite in sorted({suite_of(p) for p in presets}) if grids else []:   # each suite's latest grids, any call's
+        shown = {p: grids / f"{p}.png" for p in suite_presets(suite) if (grids / f"{p}.png").exists()}
+        if shown:
+            print(f"wrote {montage(shown, grids.parent / f'{grids.name}_{suite}.png')}")
     text = table(rows)
     print(text)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "recipes.md").write_text(text + "\n")
     (out / "recipes.json").write_text(json.dumps({"yardstick_img_s": yardstick, "rows": rows}, indent=1) + "\n")
     if any(r["status"].startswith("failed") for r in rows):
