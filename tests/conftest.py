@@ -45,11 +45,12 @@ def run(tmp_path: Path, overrides: list[str] = (), tiny_model: bool = True) -> t
 
 def preset_on_digits(option: str, steps: int = 2) -> list[str]:
     """Overrides that train preset `option` for a few steps: real-data presets run on digits-shaped data at
-    their own resolution, narrowed (model.ch=4); the recipe (model, loss, regularizers, optimizer) is the preset's."""
+    their own resolution, narrowed (model.ch=4 where the model has ch); the recipe (model, loss, regularizers, optimizer) is the preset's."""
     preset = compose_cfg([f"+experiment={option}"])
     over = [f"+experiment={option}", f"train.steps={steps}", "train.epochs=null", "train.n_critic=1"]
     if preset.dataset.name != "digits":
-        over += ["dataset=digits", f"dataset.image_size={preset.dataset.image_size}", "model.ch=4"]
+        over += ["dataset=digits", f"dataset.image_size={preset.dataset.image_size}"]
+        over += ["model.ch=4"] if "ch" in preset.model else []
         if preset.model.name == "attention_wgan":
             over += ["model.d_ch=4", "regularizer.feature_diversity.embedding=discriminator"]
     return over
