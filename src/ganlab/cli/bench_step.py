@@ -92,7 +92,7 @@ def bare_rate(t, steps: int, warmup: int) -> float:
     def fake(n):
         z, y = sample_prior(n, t.g.z_dim, t.num_classes, hw.device)
         with hw.autocast():
-            return t.g_fn(z, y).float(), y
+            return t.g_fn(z, y).float(), z, y
 
     def one(step):
         for m in (t.d, *t.regs):
@@ -102,8 +102,9 @@ def bare_rate(t, steps: int, warmup: int) -> float:
             for _ in range(s.accum_d):
                 real, y = t.data.next()
                 with torch.no_grad():
-                    f, yf = fake(len(real))
-                ctx = StepContext(step, "d", t.d_fn, stats, run_d, t._fake, real=real, y_real=y, fake=f, y_fake=yf)
+                    f, zf, yf = fake(len(real))
+                ctx = StepContext(step, "d", t.d_fn, stats, run_d, t._fake, real=real, y_real=y, fake=f, y_fake=yf,
+                                  z_fake=zf)
                 for r in t.regs:
                     ctx.real = r.mix_real(ctx.real, ctx)
                 ctx.out_real, ctx.out_fake = run_d(ctx.real, ctx.y_real, "real", ctx), run_d(f, yf, "fake", ctx)
@@ -115,10 +116,12 @@ def bare_rate(t, steps: int, warmup: int) -> float:
             m.requires_grad_(False)
         t.opt_g.zero_grad(set_to_none=True)
         for _ in range(s.accum_g):
-            f, yf = fake(s.batch_size)
-            ctx = StepContext(step, "g", t.d_fn, stats, run_d, t._fake, fake=f, y_fake=yf)
+            f, zf, yf = fake(s.batch_size)
+            ctx = StepContext(step, "g", t.d_fn, stats, run_d, t._fake, fake=f, y_fake=yf, z_fake=zf)
             ctx.out_fake = run_d(f, yf, "fake", ctx)
-            loss = t.loss.g(ctx.out_fake)[0] + sum(v for r in t.regs for v in r.g_terms(ctx).values())
+            adv = t.loss.g(ctx.out_fake)[0]
+            terms = sum(v for r in t.regs for v in r.g_terms(ctx).values())
+            loss = adv * ctx.adv_weight + terms
             (loss / s.accum_g).backward()
         t.opt_g.step()
         if t.ema:

@@ -12,8 +12,9 @@ A regularizer is one registered nn.Module. Every hook is optional:
   g_terms(ctx)           -> {name: scalar}: added to G's loss
   update(ctx)            after each iteration (controllers such as APA's p)
 Its parameters() join D's optimizer; its state_dict() (buffers such as APA's p) is checkpointed.
-In the D phase d_terms may also set ctx.adv_weight: the factor on the adversarial terms of this D step (the
-trainer sums them after every d_terms), 0 for a step that is only the regularizer's (CutMix's mix-only steps).
+d_terms and g_terms may also set ctx.adv_weight: the factor on the adversarial terms of this step (the trainer
+sums them after every d_terms / g_terms), 0 for a step that is only the regularizer's (CutMix's mix-only D
+steps; feature matching, whose term is G's whole loss).
 """
 from __future__ import annotations
 
@@ -53,11 +54,12 @@ class StepContext:
     run_d: Callable[..., DOut]       # the trainer's single D call site: run_d(x, y, side, ctx, augment=True, eager=False)
     generate: Callable[[int], tuple] | None = None   # n -> (fake, z, y) from G with fresh noise, no grad
     epoch: float = 0.0               # real images seen / dataset size
-    adv_weight: float = 1.0          # D phase: a regularizer may drop the adversarial terms for this step
+    adv_weight: float = 1.0          # a regularizer may scale (0: drop) the adversarial terms of this step
     real: torch.Tensor | None = None
     y_real: torch.Tensor | None = None
     fake: torch.Tensor | None = None
     y_fake: torch.Tensor | None = None
+    z_fake: torch.Tensor | None = None   # the noise `fake` was drawn from (B, z_dim)
     out_real: DOut | None = None
     out_fake: DOut | None = None
     aug: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)

@@ -32,6 +32,7 @@ from ganlab.train.diagnostics import frozen_buffers, side_effect_free
 from ganlab.train.distributed import Dist
 from ganlab.train.ema import EMA
 from ganlab.train.hardware import Hardware
+from ganlab.train.preemption import StopRequest
 from ganlab.train.schedules import Schedule
 from ganlab.train.settings import TrainSettings
 
@@ -144,8 +145,8 @@ class Trainer:
             for _ in range(self.s.accum_d):
                 real, y = self.data.next()
                 with torch.no_grad():
-                    fake, _, y_fake = self._fake(len(real))
-                ctx = self._context("d", real=real, y_real=y, fake=fake, y_fake=y_fake)
+                    fake, z_fake, y_fake = self._fake(len(real))
+                ctx = self._context("d", real=real, y_real=y, fake=fake, y_fake=y_fake, z_fake=z_fake)
                 for r in self.regs:
                     ctx.real = r.mix_real(ctx.real, ctx)
                 ctx.out_real = self.run_d(ctx.real, ctx.y_real, "real", ctx)
@@ -168,11 +169,11 @@ class Trainer:
         self.opt_g.zero_grad(set_to_none=True)
         for _ in range(self.s.accum_g):
             fake, z, y = self._fake(self.s.batch_size, self.g_ddp)
-            ctx = self._context("g", fake=fake, y_fake=y)
+            ctx = self._context("g", fake=fake, y_fake=y, z_fake=z)
             ctx.out_fake = self.run_d(fake, y, "fake", ctx)
             adv, stats = self.loss.g(ctx.out_fake)
             terms = {k: v for r in self.regs for k, v in r.g_terms(ctx).items()}
-            total = self._sum_terms("g", adv, stats, terms)
+            total = self._sum_terms("g", adv * ctx.adv_weight, stats, terms)
             self.scaler_g.scale(total / self.s.accum_g).backward()
             self.stats.report("D(G(z))/before_g_step", torch.sigmoid(ctx.out_fake.logits))
         self.scaler_g.step(self.opt_g)
@@ -189,44 +190,48 @@ class Trainer:
         bar = tqdm(total=self.s.steps, initial=self.step, disable=not self.progress, desc="train",
                    unit="it", dynamic_ncols=True, mininterval=2.0)
         status = "crashed"
-        try:
-            while self.step < self.s.steps:
-                with self.timer("train"):
-                    self.d_step()
-                    ctx = self.g_step()
-                    self.step += 1
-                    self.dist.sync_buffers(self.g, self.d, *self.regs)   # rank 0's BN statistics, so all ranks match
-                    if self.ema:
-                        self.ema.update(self.g, self.step)
-                    for sched in (self.sched_g, self.sched_d):
-                        sched.on_step(self.step)
-                    for r in self.regs:
-                        r.update(ctx)
-                bar.update(1)
-                last = self.step == self.s.steps
-                if self.step % self.s.log_every == 0 or last:
-                    with self.timer("log"):
-                        row = self.log(ctx, time.time() - t0, start_step)
-                    bar.set_postfix({"img/s": f"{row['img_s']:.0f}", "d": f"{row.get('loss/d/total', 0):.3f}",
-                                     "g": f"{row.get('loss/g/total', 0):.3f}"})
-                if self.step % self.s.sample_every == 0 or last:
-                    with self.timer("samples"):
-                        self.sample()
-                if self.evaluator and self.eval_every and (self.step % self.eval_every == 0 or last):
-                    with self.timer("eval"):
-                        self.evaluate()
-                if self.step % self.s.ckpt_every == 0 or last:
-                    self.check_finite()
-                    with self.timer("checkpoints"):
-                        self.save("last.pt")
-            status = "finished"
-        except KeyboardInterrupt:
-            status = "interrupted"
-            raise
-        finally:
-            bar.close()
-            self.elapsed += time.time() - t0
-            self.write_summary(status)
+        with StopRequest() as stop:   # SIGTERM / SIGUSR1: finish the step, save, stop (train/preemption.py)
+            try:
+                while self.step < self.s.steps:
+                    with self.timer("train"):
+                        self.d_step()
+                        ctx = self.g_step()
+                        self.step += 1
+                        self.dist.sync_buffers(self.g, self.d, *self.regs)   # rank 0's BN statistics, so all ranks match
+                        if self.ema:
+                            self.ema.update(self.g, self.step)
+                        for sched in (self.sched_g, self.sched_d):
+                            sched.on_step(self.step)
+                        for r in self.regs:
+                            r.update(ctx)
+                    bar.update(1)
+                    last = self.step == self.s.steps
+                    if self.step % self.s.log_every == 0 or last:
+                        with self.timer("log"):
+                            row = self.log(ctx, time.time() - t0, start_step)
+                        bar.set_postfix({"img/s": f"{row['img_s']:.0f}", "d": f"{row.get('loss/d/total', 0):.3f}",
+                                         "g": f"{row.get('loss/g/total', 0):.3f}"})
+                    if self.step % self.s.sample_every == 0 or last:
+                        with self.timer("samples"):
+                            self.sample()
+                    if self.evaluator and self.eval_every and (self.step % self.eval_every == 0 or last):
+                        with self.timer("eval"):
+                            self.evaluate()
+                    stopping = not last and self.dist.any_true(stop.signum is not None)   # every rank stops at one step
+                    if self.step % self.s.ckpt_every == 0 or last or stopping:
+                        self.check_finite()
+                        with self.timer("checkpoints"):
+                            self.save("last.pt")
+                    if stopping:
+                        break
+                status = "preempted" if self.step < self.s.steps else "finished"
+            except KeyboardInterrupt:
+                status = "interrupted"
+                raise
+            finally:
+                bar.close()
+                self.elapsed += time.time() - t0
+                self.write_summary(status, stop.name)
         return self.summary
 
     def log(self, ctx: StepContext, seconds: float, start_step: int) -> dict:
@@ -335,7 +340,7 @@ class Trainer:
         path = self.run_dir / "summary.json"
         return json.loads(path.read_text()).get("wall_time_s", 0.0) if path.is_file() else 0.0
 
-    def write_summary(self, status: str) -> None:
+    def write_summary(self, status: str, signal_name: str | None = None) -> None:
         if self.dist.main:
             with self.timer("plots"):
                 plot_run(self.run_dir)
@@ -348,6 +353,7 @@ class Trainer:
             "final_eval": evals[-1] if evals else None,
             "best_eval": min((e for e in evals if "fid" in e), key=lambda e: e["fid"], default=None),
             "time_s": self.timer.rounded(),
+            **({"signal": signal_name} if status == "preempted" else {}),
         }
         if self.dist.main:
             (self.run_dir / "summary.json").write_text(json.dumps(self.summary, indent=2))
