@@ -43,11 +43,23 @@ class AdversarialLoss:
 
 @LOSSES.register("bce")
 class BCELoss(AdversarialLoss):
-    """Non-saturating logistic loss: D minimises softplus(-D(x)) + softplus(D(G(z))); G softplus(-D(G(z)))."""
+    """Non-saturating logistic loss: D minimises softplus(-D(x)) + softplus(D(G(z))); G softplus(-D(G(z))).
+    real_label < 1 is one-sided label smoothing (Salimans et al. 2016): D's target on real images is
+    real_label, i.e. real_label softplus(-D(x)) + (1 - real_label) softplus(D(x)); the fake side and G's
+    loss keep their hard targets (smoothing the fake side would reward G for staying where it is)."""
     name = "bce"
-    real_d = staticmethod(lambda x: F.softplus(-x).mean())
     fake_d = staticmethod(lambda x: F.softplus(x).mean())
     fake_g = staticmethod(lambda x: F.softplus(-x).mean())
+
+    def __init__(self, real_label: float = 1.0):
+        if not 0.5 < real_label <= 1.0:
+            raise ValueError(f"loss.real_label must be in (0.5, 1] (1 = no smoothing, 0.9 the paper's), got {real_label}")
+        self.real_label = real_label
+
+    def real_d(self, x: torch.Tensor) -> torch.Tensor:
+        t = self.real_label
+        loss = F.softplus(-x) if t == 1.0 else t * F.softplus(-x) + (1 - t) * F.softplus(x)
+        return loss.mean()
 
 
 @LOSSES.register("hinge")
