@@ -25,6 +25,7 @@ from ganlab.errors import user_input
 from ganlab.track import provenance
 from ganlab.train.debug import profiled
 from ganlab.train.distributed import launch, rank_overrides, ranks_from_env
+from ganlab.train.preemption import forward
 
 
 def check_regularizer_settings(cfg: DictConfig) -> None:
@@ -88,7 +89,12 @@ def hydra_main(cfg: DictConfig) -> float:
             and hc.output_subdir is not None:   # None on ranks > 0 under torchrun/srun: rank 0 writes .hydra/
         OmegaConf.save(cfg, run_dir / hc.output_subdir / "config.yaml")   # the run dir describes what runs
     try:
-        return objective(train(cfg, run_dir))
+        summary = train(cfg, run_dir)
+        if summary.get("status") == "preempted":   # checkpointed: now let the signal do what it did before
+            print(f"[ganlab] {summary['signal']} at step {summary['step']}: checkpoints/last.pt written; the same "
+                  f"command continues the run (resume=auto)", file=sys.stderr)
+            forward(summary["signal"])
+        return objective(summary)
     except Exception as e:
         if hc.mode != RunMode.MULTIRUN:
             exit_on_user_error("ganlab-train", e)   # before Hydra prints "Error executing job ..."

@@ -139,6 +139,12 @@ class Dist:
                 t.copy_(moved)
         return t
 
+    def any_true(self, flag: bool) -> bool:
+        """Whether any rank's flag is set (one all-reduce; none on a single process)."""
+        if not self.active:
+            return flag
+        return not bool(self.all_true(torch.tensor([not flag])).all())
+
     def all_true(self, flags: torch.Tensor) -> torch.Tensor:
         """Element-wise AND of a bool tensor over the ranks."""
         if not self.active:
