@@ -4,6 +4,7 @@ import json
 import math
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,38 @@ def test_any_logged_key_is_a_column_by_its_own_name(tmp_path):
     assert sorted(r.split(" | ")[-1].rstrip(" |") for r in rows) == ["0.25", "0.75"]
     with pytest.raises(SystemExit, match="or any key these runs logged"):
         compare.main([str(tmp_path), "--columns", "reg/toy/y"])
+
+
+class Page(HTMLParser):
+    """Counts what a person would look for on the report page."""
+
+    def __init__(self):
+        super().__init__()
+        self.body_rows, self.alts, self.sources, self.in_body = 0, [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.in_body |= tag == "tbody"
+        self.body_rows += tag == "tr" and self.in_body
+        if tag == "img":
+            self.alts.append(a.get("alt"))
+            self.sources.append(a.get("src", ""))
+        if tag in ("script", "link") and (a.get("src") or a.get("href")):
+            self.sources.append(a.get("src") or a.get("href"))
+
+
+def test_the_html_report_holds_the_table_one_grid_per_run_and_the_fingerprints(sweep, tmp_path):
+    compare.report([str(sweep), "--out", str(tmp_path / "report.html")])
+    text = (tmp_path / "report.html").read_text()
+    page = Page()
+    page.feed(text)
+    runs = [load_run(d) for d in find_runs([str(sweep)])]
+    assert page.body_rows == 4 and "<th>loss</th>" in text and "<th>fid</th>" in text
+    assert page.alts.count("real images") == 4 and sum(a.startswith("samples") for a in page.alts) == 4
+    assert "metrics against kimg" in page.alts and page.alts.count("losses, D(x) / D(G(z)), regularizer state") == 4
+    assert all(r.protocol_hash and r.protocol_hash in text for r in runs)
+    assert all(s.startswith("data:image/png;base64,") for s in page.sources)   # self-contained: nothing fetched
+    compare.main([str(sweep), "--html", str(tmp_path / "same.html")])   # ganlab-compare --html: the same page
+    again = Page()
+    again.feed((tmp_path / "same.html").read_text())
+    assert again.body_rows == 4 and again.alts == page.alts

@@ -7,6 +7,8 @@ interval, best FID, IS, precision, recall, kimg, wall time); --all shows the res
 is shown when runs differ in it. Runs measured under different evaluation protocols are refused
 unless --allow-mixed protocol. --group-by aggregates seeds: mean ± seed sd (n), next to the FID's
 sampling sd; with --baseline KEY=VALUE each group's gap to that group gets a Welch t-test.
+--html PATH writes the same table, the metric curves, each run's grids, losses, protocol and
+provenance into one self-contained page (ganlab-report RUN... --out PATH is the same command).
 """
 from __future__ import annotations
 
@@ -28,9 +30,8 @@ from ganlab.track.runs import find_runs, load_run
 OPTIONAL = EXTRA + SIGNALS   # the columns shown with --all, or one by one with --columns
 
 
-@command("ganlab-compare")
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="ganlab-compare", description=__doc__)
+def parser(prog: str = "ganlab-compare") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__)
     p.add_argument("paths", nargs="+")
     p.add_argument("--group-by", nargs="*", default=None, metavar="KEY",
                    help="aggregate runs equal in these labels (no KEY: every label column but seed)")
@@ -45,14 +46,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--csv", type=Path)
     p.add_argument("--markdown", type=Path)
     p.add_argument("--plot", type=Path)
-    a = p.parse_args(argv)
+    p.add_argument("--html", type=Path, help="write a self-contained HTML report of these runs")
+    return p
+
+
+def compared(a: argparse.Namespace, prog: str = "ganlab-compare"):
+    """-> (runs, label columns, header, rows, note on mixed protocols): what every output shows."""
     with user_input():
         runs = [load_run(path, a.protocol) for path in find_runs(a.paths)]
     if not runs:
-        raise SystemExit(f"ganlab-compare: error: no runs found under {' '.join(a.paths)}")
+        raise SystemExit(f"{prog}: error: no runs found under {' '.join(a.paths)}")
     error, note = protocol_check(runs, a.allow_mixed == "protocol")
     if error:
-        print(f"ganlab-compare: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {error}", file=sys.stderr)
         raise SystemExit(2)
     labels = label_columns(runs, a.all)
     commits = {r.commit for r in runs}
@@ -64,28 +70,35 @@ def main(argv: list[str] | None = None) -> None:
     logged = {k for r in runs for k in r.values if "/" in k}   # any key of metrics.jsonl, by its own name
     unknown = [c for c in extra if c not in SOURCE and c not in logged]
     if unknown:
-        raise SystemExit(f"ganlab-compare: error: unknown --columns {unknown}; available: {', '.join(OPTIONAL)}, "
+        raise SystemExit(f"{prog}: error: unknown --columns {unknown}; available: {', '.join(OPTIONAL)}, "
                          f"or any key these runs logged in metrics.jsonl ({', '.join(sorted(logged)[:8])}, ...)")
     columns = list(dict.fromkeys(HEADLINE + (OPTIONAL if a.all else []) + extra))
     if a.group_by is not None:
         keys = a.group_by or [k for k in labels if k != "seed"]
         baseline = tuple(a.baseline.split("=", 1)) if a.baseline else None
         if baseline and len(baseline) != 2:
-            raise SystemExit(f"ganlab-compare: error: --baseline needs KEY=VALUE, got '{a.baseline}'")
+            raise SystemExit(f"{prog}: error: --baseline needs KEY=VALUE, got '{a.baseline}'")
         try:
             rows = group_rows(runs, keys, columns, baseline, a.metric)
         except ValueError as e:
-            raise SystemExit(f"ganlab-compare: error: {e}") from None
+            raise SystemExit(f"{prog}: error: {e}") from None
         labels = keys
     else:
         mark = max({r.protocol_hash for r in runs if r.protocol_hash}, key=lambda h: sum(r.protocol_hash == h for r in runs)) if note else None
         rows = run_rows(runs, labels, columns, mark)
     if a.sort:
         if a.sort not in SOURCE and a.sort not in logged:
-            raise SystemExit(f"ganlab-compare: error: unknown --sort '{a.sort}'; available: {', '.join(SOURCE)}")
+            raise SystemExit(f"{prog}: error: unknown --sort '{a.sort}'; available: {', '.join(SOURCE)}")
         rows.sort(key=lambda r: (math.isnan(v := r["_sort"].get(SOURCE.get(a.sort, a.sort), math.nan) or math.nan), v))
     header = ["run", "status", *labels, *[c for c in rows[0] if c not in ("run", "status", "_sort", *labels)
                                           and any(r.get(c, "-") != "-" for r in rows)]]
+    return runs, labels, header, rows, note
+
+
+@command("ganlab-compare")
+def main(argv: list[str] | None = None) -> None:
+    a = parser().parse_args(argv)
+    runs, plot_labels, header, rows, note = compared(a)
     table = Table(title=f"{len(runs)} runs", show_lines=False, pad_edge=False, collapse_padding=True)
     for h in header:
         table.add_column(escape(h), overflow="fold")
@@ -108,7 +121,26 @@ def main(argv: list[str] | None = None) -> None:
         a.markdown.write_text("\n".join(lines) + "\n")
     if a.plot:
         from ganlab.track.plots import plot_comparison
-        print(f"wrote {plot_comparison(runs, [k for k in labels if k != 'seed'], a.plot)}")
+        print(f"wrote {plot_comparison(runs, [k for k in plot_labels if k != 'seed'], a.plot)}")
+    if a.html:
+        write_report(a.html, runs, header, rows, note, plot_labels)
+
+
+def write_report(path: Path, runs, header, rows, note, labels) -> None:
+    from ganlab.track.report import render
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(runs, header, rows, note, labels, title=f"ganlab report: {len(runs)} runs"))
+    print(f"wrote {path}")
+
+
+@command("ganlab-report")
+def report(argv: list[str] | None = None) -> None:
+    """ganlab-report RUN_OR_SWEEP... --out report.html [any ganlab-compare option]: the HTML report alone."""
+    p = parser("ganlab-report")
+    p.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    a = p.parse_args(argv)
+    runs, plot_labels, header, rows, note = compared(a, "ganlab-report")
+    write_report(a.out, runs, header, rows, note, plot_labels)
 
 
 if __name__ == "__main__":

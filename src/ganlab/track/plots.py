@@ -114,15 +114,20 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def plot_comparison(runs, keys: list[str], path: Path) -> Path:
-    """The metrics grid of plot_run over images seen, one colour per label (the differing choices)."""
+def comparison_figure(runs, keys: list[str]):
+    """The metrics grid of plot_run over images seen, one colour per label (the differing choices); None
+    when no run has an evaluation."""
     labels = [", ".join(f"{k.split('.')[-1]}={r.label(k)}" for k in keys if k != "seed") or r.path.name for r in runs]
     colours = {lab: f"C{i % 10}" for i, lab in enumerate(dict.fromkeys(labels))}
     shown, series = set(), []
     for r, lab in zip(runs, labels):
         series.append((r.evals, None if lab in shown else lab, colours[lab]))
         shown.add(lab)
-    fig = metric_grid(series, x="kimg")
+    return metric_grid(series, x="kimg")
+
+
+def plot_comparison(runs, keys: list[str], path: Path) -> Path:
+    fig = comparison_figure(runs, keys)
     if fig is None:
         fig, ax = plt.subplots(figsize=(4, 3))
         ax.text(0.5, 0.5, "no evaluations in these runs", ha="center")
