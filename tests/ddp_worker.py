@@ -32,7 +32,7 @@ EVAL = ["eval.every=4", "eval.extractor=test_tiny", "eval.num_samples=30", "eval
 @EXTRACTORS.register("test_tiny")
 class TinyExtractor:
     """16 pixel values as features: enough for FID's arithmetic, nothing to train or download."""
-    name, weights, resize, classes = "test_tiny", "none", "none", 0   # classes 0: not a classifier of the data's classes
+    name, weights, resize, classes, accuracy = "test_tiny", "none", "none", 0, None   # classes 0: not a classifier of the data's classes
     fidelity = SimpleNamespace(features_list=["features", "logits"])   # what the evaluator asks of an extractor
 
     def __init__(self, device="cpu", **weights):
