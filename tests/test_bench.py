@@ -92,6 +92,8 @@ def test_the_sprites_suite_has_its_own_bar_and_is_skipped_without_its_folder(tmp
     out = capsys.readouterr().out
     assert out.count(f"skipped, dataset.root={tmp_path / 'nowhere'} is missing") == 5
     assert "| dcgan_sprites | - |" in out and out.count("skipped: no folder") == 5
+    assert bench_recipes.missing_data("unet_anime_faces", []) == "(unset: dataset.root=...)"
+    assert bench_recipes.missing_data("biggan_cifar10", []) is None     # torchvision sets download their files
 
 
 def test_a_preset_runs_as_a_user_would_in_its_own_process(tmp_path):

@@ -58,10 +58,17 @@ def suite_of(preset: str) -> str:
 
 
 def missing_data(preset: str, overrides: list[str]) -> str | None:
-    """The preset's dataset.root when it names a folder that is not there (None otherwise)."""
+    """An image-folder preset's dataset.root when that folder is not there (None otherwise: downloadable sets
+    fetch their files themselves)."""
+    from omegaconf import OmegaConf
+
     from ganlab.cli.choices import compose_config
-    root = compose_config([f"+experiment={preset}", *overrides]).dataset.get("root")
-    return root if root and not Path(root).is_dir() else None
+    data = compose_config([f"+experiment={preset}", *overrides]).dataset
+    if data.name != "imagefolder":
+        return None
+    if OmegaConf.is_missing(data, "root"):
+        return "(unset: dataset.root=...)"
+    return None if Path(data.root).is_dir() else data.root
 
 
 def run_preset(preset: str, run_dir: Path, overrides: list[str]) -> tuple[float, int]:
