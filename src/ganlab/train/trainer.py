@@ -217,7 +217,9 @@ class Trainer:
                     if self.evaluator and self.eval_every and (self.step % self.eval_every == 0 or last):
                         with self.timer("eval"):
                             self.evaluate()
-                    stopping = not last and self.dist.any_true(stop.signum is not None)   # every rank stops at one step
+                    # every rank stops at one step; under DDP the flag is shared at log steps only (no sync per step)
+                    check = not self.dist.active or self.step % self.s.log_every == 0
+                    stopping = not last and check and self.dist.any_true(stop.signum is not None)
                     if self.step % self.s.ckpt_every == 0 or last or stopping:
                         self.check_finite()
                         with self.timer("checkpoints"):
