@@ -21,7 +21,7 @@ train: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests
-	$(BIN)/python -m pytest tests --durations=15
+	$(BIN)/python -m pytest tests -n auto --dist loadfile --durations=15   # one worker per core, one thread each (tests/conftest.py)
 
 bench: $(STAMP)   # make bench ARGS=recipes | make bench ARGS=data | make bench ARGS=step (ARGS="step --recipes dcgan_digits --steps 50")
 	$(BIN)/ganlab-bench $(ARGS)

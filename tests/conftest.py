@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
+
+if os.environ.get("PYTEST_XDIST_WORKER"):   # `pytest -n 2`: one torch thread per worker (and its subprocesses),
+    os.environ["OMP_NUM_THREADS"] = "1"      # as two torch jobs on 2 cores must run, or they slow each other 10x
 
 # One cache (digits classifier, reference features) per test session, never the user's.
 os.environ["GANLAB_CACHE"] = tempfile.mkdtemp(prefix="ganlab-test-cache-")
@@ -26,6 +30,11 @@ def tiny_model_settings(model: str, overrides: list[str]) -> dict:
     """The smallest settings `model` declares where it registers (models/base.py), except keys the
     overrides set themselves."""
     return {k: v for k, v in MODELS.info(model)["tiny"].items() if not any(o.startswith(f"model.{k}=") for o in overrides)}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The session's cache leaves nothing behind in /tmp."""
+    shutil.rmtree(os.environ["GANLAB_CACHE"], ignore_errors=True)
 
 
 compose_cfg = compose_config   # what ganlab-train composes for these command-line overrides
@@ -58,6 +67,19 @@ def preset_on_digits(option: str, steps: int = 2) -> list[str]:
 
 def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))  # _x: shared bases
+
+
+def distinct_recipes() -> list[str]:
+    """One preset per distinct recipe: (model, loss, regularizers, self-attention on or off). Presets that
+    share all four (e.g. biggan_diffaug_cifar10, _digits and _sprites) run the same code and differ only in
+    sizes and data; the digits one stands for them, being the cheapest."""
+    chosen: dict[tuple, str] = {}
+    for option in sorted(options("experiment"), key=lambda o: (not o.endswith("_digits"), o)):
+        cfg = compose_cfg([f"+experiment={option}"])
+        attention = any(cfg.model.get(k, 0) for k in ("g_attn", "d_attn"))
+        recipe = (cfg.model.name, cfg.loss.name, tuple(sorted(cfg.get("regularizer") or {})), attention)
+        chosen.setdefault(recipe, option)
+    return sorted(chosen.values())
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ D eagerly: a compiled graph has no double backward), and bf16 autocast with regu
 import pytest
 import torch
 
-from conftest import options, preset_on_digits, run
+from conftest import distinct_recipes, preset_on_digits, run
 from ganlab.cli.build import model_pair
 from ganlab.train.hardware import Hardware
 
@@ -12,8 +12,8 @@ from ganlab.train.hardware import Hardware
 FAST_COMPILE = ["hardware.compile=true", "hardware.compile_backend=aot_eager"]
 
 
-@pytest.mark.parametrize("option", options("experiment"))
-def test_every_preset_trains_two_steps_compiled(tmp_path, option):
+@pytest.mark.parametrize("option", distinct_recipes())
+def test_every_distinct_recipe_trains_two_steps_compiled(tmp_path, option):
     summary, _ = run(tmp_path, preset_on_digits(option) + FAST_COMPILE, tiny_model=False)
     assert summary["status"] == "finished" and summary["step"] == 2
 

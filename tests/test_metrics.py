@@ -12,6 +12,7 @@ from torch_fidelity.metric_isc import isc_features_to_metric
 from conftest import run
 from ganlab.cli import evaluate as evaluate_cli
 from ganlab.cli import sample as sample_cli
+from ganlab.data.base import ImageSet
 from ganlab.data.digits import digits
 from ganlab.metrics.domain import digits_extractor
 from ganlab.metrics.evaluator import Evaluator, fid_from_features
@@ -118,7 +119,9 @@ def test_inception_path_runs_offline_from_a_local_weights_file(tmp_path):
     weights = tmp_path / "inception.pth"
     random_inception_weights(weights)
     ext = EXTRACTORS.build("inception", device="cpu", inception_weights=str(weights))
-    ev = Evaluator(ext, digits(16, "test"), metrics=["fid", "is", "kid"], num_samples=12, kid_subset_size=10,
+    test = digits(16, "test")
+    few = ImageSet(test.images[:24], test.labels[:24], 10, "digits[test][:24]")   # Inception at 299 px is slow on CPU
+    ev = Evaluator(ext, few, metrics=["fid", "is", "kid"], num_samples=12, kid_subset_size=10,
                    batch_size=12, cache_key="inception-plumbing", fid_ci=0)   # no 2048-d bootstrap on CPU
     out = ev.evaluate(DCGANGenerator(z_dim=8, image_size=16, channels=1, width=4), None)
     assert np.isfinite(out["fid"]) and out["protocol"]["extractor"] == "inception"
