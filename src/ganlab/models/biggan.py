@@ -159,7 +159,7 @@ class BigGANDiscriminator(nn.Module):
     """Wide DBlocks straight from the image (no stem), ReLU, global sum pooling, projection head."""
 
     def __init__(self, image_size: int = 32, channels: int = 3, num_classes: int = 0, ch: int = 64,
-                 attn: int = 0, spectral_norm: bool = True, init: str = "normal"):
+                 attn: int = 0, spectral_norm: bool = True, init: str = "normal", minibatch_kernels: int = 0):
         super().__init__()
         _arch(image_size, "biggan")
         widths, down = PLAIN_D_ARCH[image_size]
@@ -168,7 +168,7 @@ class BigGANDiscriminator(nn.Module):
                   for i, (c_in, c_out) in enumerate(zip([channels] + widths[:-1], widths))]
         self.blocks = d_blocks(stages, image_size, attn, spectral_norm, "biggan: ")
         self.features_dim = widths[-1]
-        self.head = Projection(widths[-1], num_classes, spectral_norm)
+        self.head = Projection(widths[-1], num_classes, spectral_norm, minibatch_kernels)
         init_weights(self, init)
 
     def ordered_blocks(self) -> list[nn.Module]:
@@ -182,9 +182,9 @@ class BigGANDiscriminator(nn.Module):
 
 @MODELS.register("biggan", tiny=dict(ch=4))
 def biggan(image_size: int, channels: int, num_classes: int = 0, *, conditional: bool, ch: int,
-           z_dim: int, g_attn: int, d_attn: int, spectral_norm: bool, init: str):
+           z_dim: int, g_attn: int, d_attn: int, spectral_norm: bool, init: str, minibatch_kernels: int):
     """BigGAN (not deep), BigGAN-PyTorch's CIFAR model: G 4.30M / D 4.21M parameters at ch 64, 32 px, 10 classes."""
     classes = num_classes if conditional else 0
     g = BigGANGenerator(image_size, channels, classes, ch, z_dim, g_attn, spectral_norm, init)
-    d = BigGANDiscriminator(image_size, channels, classes, ch, d_attn, True, init)
+    d = BigGANDiscriminator(image_size, channels, classes, ch, d_attn, True, init, minibatch_kernels)
     return g, d

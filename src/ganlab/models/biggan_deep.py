@@ -132,7 +132,8 @@ class BigGANDeepDiscriminator(nn.Module):
     shape about 10x more slowly than with wide blocks."""
 
     def __init__(self, image_size: int = 32, channels: int = 3, num_classes: int = 0, ch: int = 64,
-                 depth: int = 2, attn: int = 16, spectral_norm: bool = True, init: str = "ortho", d_block: str = "deep"):
+                 depth: int = 2, attn: int = 16, spectral_norm: bool = True, init: str = "ortho", d_block: str = "deep",
+                 minibatch_kernels: int = 0):
         super().__init__()
         _arch(image_size, "biggan_deep")
         if d_block not in D_BLOCK_KINDS:
@@ -149,7 +150,7 @@ class BigGANDeepDiscriminator(nn.Module):
                   for c_in, c_out, down in zip(arch[:-1], arch[1:], D_DOWN[image_size])]
         self.blocks = d_blocks(stages, image_size, attn, spectral_norm)
         self.features_dim = arch[-1]
-        self.head = Projection(arch[-1], num_classes, spectral_norm)
+        self.head = Projection(arch[-1], num_classes, spectral_norm, minibatch_kernels)
         init_weights(self, init)
 
     def ordered_blocks(self) -> list[nn.Module]:
@@ -166,8 +167,8 @@ class BigGANDeepDiscriminator(nn.Module):
 @MODELS.register("biggan_deep", tiny=dict(ch=4, depth=1, g_attn=0, d_attn=8))
 def biggan_deep(image_size: int, channels: int, num_classes: int = 0, *, conditional: bool, ch: int,
                 z_dim: int, shared_dim: int, depth: int, g_attn: int, d_attn: int,
-                spectral_norm: bool, init: str, g_cond: str, g_block: str, d_block: str):
+                spectral_norm: bool, init: str, g_cond: str, g_block: str, d_block: str, minibatch_kernels: int):
     classes = num_classes if conditional else 0
     g = BigGANDeepGenerator(image_size, channels, classes, ch, z_dim, shared_dim, depth, g_attn, spectral_norm, init, g_cond, g_block)
-    d = BigGANDeepDiscriminator(image_size, channels, classes, ch, depth, d_attn, True, init, d_block)
+    d = BigGANDeepDiscriminator(image_size, channels, classes, ch, depth, d_attn, True, init, d_block, minibatch_kernels)
     return g, d

@@ -50,7 +50,7 @@ class DCGANGenerator(nn.Module):
 
 class DCGANDiscriminator(nn.Module):
     def __init__(self, image_size: int = 32, channels: int = 3, width: int = 64, num_classes: int = 0,
-                 norm: str = "batch", spectral_norm: bool = False):
+                 norm: str = "batch", spectral_norm: bool = False, minibatch_kernels: int = 0):
         super().__init__()
         if norm not in ("batch", "layer", "none"):
             raise ValueError(f"unknown d_norm '{norm}'; available: batch, layer, none")
@@ -69,7 +69,7 @@ class DCGANDiscriminator(nn.Module):
             c_in = c_out
         self.net = nn.Sequential(*layers)
         self.features_dim = chans[-1] * 16
-        self.head = Projection(self.features_dim, num_classes, spectral_norm)
+        self.head = Projection(self.features_dim, num_classes, spectral_norm, minibatch_kernels)
         init_weights(self, "normal")
 
     def ordered_blocks(self) -> list[nn.Module]:
@@ -90,8 +90,8 @@ class DCGANDiscriminator(nn.Module):
 @MODELS.register("dcgan", tiny=dict(g_width=8, d_width=8))
 def dcgan(image_size: int, channels: int, num_classes: int = 0, *, conditional: bool,
           z_dim: int, g_width: int, d_width: int, d_norm: str,
-          spectral_norm: bool, embed_dim: int):
+          spectral_norm: bool, embed_dim: int, minibatch_kernels: int):
     classes = num_classes if conditional else 0
     g = DCGANGenerator(z_dim, image_size, channels, g_width, classes, embed_dim)
-    d = DCGANDiscriminator(image_size, channels, d_width, classes, d_norm, spectral_norm)
+    d = DCGANDiscriminator(image_size, channels, d_width, classes, d_norm, spectral_norm, minibatch_kernels)
     return g, d

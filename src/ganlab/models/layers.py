@@ -79,16 +79,62 @@ class SelfAttention(nn.Module):
         return x + self.gamma * self.out(o)
 
 
-class Projection(nn.Module):
-    """Projection-discriminator output: w^T h + b + <E(y), h> for pooled features h (B, F)."""
+class MinibatchDiscrimination(nn.Module):
+    """Salimans et al. 2016, section 3.2 (openai/improved-gan `nn.py` MinibatchLayer): each sample's features
+    h_i (B, F) map through a tensor T to K kernels of C dims, M_i = h_i T (K, C); each kernel's closeness to
+    the rest of the batch, o_i,k = sum_{j != i} exp(-||M_i,k - M_j,k||_1) + b_k, joins h_i: (B, F + K).
 
-    def __init__(self, features: int, num_classes: int, use_sn: bool = True):
+    As the official layer, T is weight-normalised (each (k, c) column of unit norm times exp(log_scale)),
+    b starts at -1, and the first training batch sets the scales so that each kernel's mean distance to a
+    sample's nearest neighbour is 2 and o's batch mean is 0 (its data-dependent init). That init is kept in
+    buffers (checkpointed, and broadcast from rank 0 with the other buffers under DDP), so the parameters
+    stay identical on every rank."""
+
+    def __init__(self, features: int, kernels: int, dim: int = 5):
         super().__init__()
-        self.linear = sn(nn.Linear(features, 1), use_sn)
+        self.theta = nn.Parameter(torch.randn(features, kernels, dim) * 0.05)
+        self.log_scale = nn.Parameter(torch.zeros(kernels, dim))
+        self.bias = nn.Parameter(torch.full((kernels,), -1.0))
+        self.register_buffer("init_log_scale", torch.zeros(kernels, 1))
+        self.register_buffer("init_bias", torch.zeros(kernels))
+        self.register_buffer("initialized", torch.tensor(False))
+        self._ready = False   # the buffer, read once (a host sync) until it is set
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:   # (B, F) -> (B, F + K)
+        w = self.theta * ((self.log_scale + self.init_log_scale).exp() / self.theta.norm(dim=0))
+        m = torch.einsum("bf,fkc->bkc", h, w)
+        dist = (m[:, None] - m[None]).abs().sum(-1)                       # (B, B, K)
+        dist = dist + torch.eye(len(h), device=h.device)[..., None] * 1e6   # no sample is its own neighbour
+        if self.training and not self._ready:
+            self._ready = bool(self.initialized)
+            if not self._ready:
+                self._init_from(dist)
+                return self.forward(h)
+        o = torch.exp(-dist).sum(1) + self.bias + self.init_bias
+        return torch.cat([h, o], 1)
+
+    @torch.no_grad()
+    def _init_from(self, dist: torch.Tensor) -> None:
+        scale = 0.5 * dist.min(1).values.mean(0)                      # (K,)
+        self.init_log_scale.copy_(-scale.log()[:, None])
+        self.init_bias.copy_(-torch.exp(-dist / scale).sum(1).mean(0) - self.bias)
+        self.initialized.fill_(True)
+        self._ready = True
+
+
+class Projection(nn.Module):
+    """Projection-discriminator output: w^T h + b + <E(y), h> for pooled features h (B, F). With
+    minibatch_kernels > 0, the linear term reads [h, minibatch discrimination of h] (Salimans et al. 2016:
+    the layer sits between the pooled features and the last linear), the class projection h alone."""
+
+    def __init__(self, features: int, num_classes: int, use_sn: bool = True, minibatch_kernels: int = 0):
+        super().__init__()
+        self.minibatch = MinibatchDiscrimination(features, minibatch_kernels) if minibatch_kernels else None
+        self.linear = sn(nn.Linear(features + minibatch_kernels, 1), use_sn)
         self.embed = sn(nn.Embedding(num_classes, features), use_sn) if num_classes else None
 
     def forward(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:  # -> (B,)
-        out = self.linear(h).squeeze(1)
+        out = self.linear(h if self.minibatch is None else self.minibatch(h)).squeeze(1)
         if self.embed is not None:
             if y is None:
                 raise ValueError("this discriminator is class-conditional: pass labels y")

@@ -41,7 +41,8 @@ class UpBlock(nn.Module):
 
 class UNetDiscriminator(nn.Module):
     def __init__(self, image_size: int = 64, channels: int = 3, num_classes: int = 0, ch: int = 64,
-                 attn: int = 0, spectral_norm: bool = True, init: str = "ortho"):
+                 attn: int = 0, spectral_norm: bool = True, init: str = "ortho",
+                 minibatch_kernels: int = 0):
         super().__init__()
         levels = unet_levels(image_size, "unet")   # downsampling blocks: image_size -> 4
         w = [m * ch for m in WIDTHS[:levels]]       # encoder block widths, at image_size/2 ... 4
@@ -58,7 +59,7 @@ class UNetDiscriminator(nn.Module):
         ins = [w[-1]] + [2 * c for c in w[-2::-1]]
         self.up = nn.ModuleList(UpBlock(c_in, c_out, spectral_norm) for c_in, c_out in zip(ins, outs))
         self.features_dim = w[-1]
-        self.head = Projection(w[-1], num_classes, spectral_norm)
+        self.head = Projection(w[-1], num_classes, spectral_norm, minibatch_kernels)
         self.pixel_out = nn.Conv2d(ch, 1, 1)
         self.pixel_embed = sn(nn.Embedding(num_classes, ch), spectral_norm) if num_classes else None
         init_weights(self, init)
@@ -94,10 +95,10 @@ class UNetDiscriminator(nn.Module):
 
 @MODELS.register("unet_gan", tiny=dict(ch=8, d_attn=8))
 def unet_gan(image_size: int, channels: int, num_classes: int = 0, *, conditional: bool, ch: int,
-             z_dim: int, g_attn: int, d_attn: int, spectral_norm: bool, init: str):
+             z_dim: int, g_attn: int, d_attn: int, spectral_norm: bool, init: str, minibatch_kernels: int):
     """U-Net GAN (boschresearch/unetgan): BigGAN's (non-deep) generator, self-modulated by z when
     unconditional, and a U-Net discriminator (global + per-pixel logits)."""
     classes = num_classes if conditional else 0
     g = BigGANGenerator(image_size, channels, classes, ch, z_dim, g_attn, spectral_norm, init, self_modulation=not classes)
-    d = UNetDiscriminator(image_size, channels, classes, ch, d_attn, True, init)
+    d = UNetDiscriminator(image_size, channels, classes, ch, d_attn, True, init, minibatch_kernels)
     return g, d
