@@ -29,7 +29,7 @@ from ganlab.train.distributed import Dist, convert_sync_bn
 from ganlab.train.finetune import frozen_parameters, init_from
 from ganlab.train.hardware import Hardware
 from ganlab.train.settings import steps_for_epochs
-from ganlab.train.trainer import Trainer
+from ganlab.train.trainer import Parts, Trainer
 
 LOADER_KEYS = ("mirror",)   # dataset-group keys that configure the batch sampler, not the dataset
 
@@ -182,7 +182,7 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
     if top.debug.overfit:
         batches = OneBatch(batches)
     evaluator, eval_every = build_evaluator(cfg, data, hw.device, run_dir=run_dir, ranks=dist)
-    trainer = Trainer(g, d, loss, regs, opt_g, opt_d, sched_g, sched_d, batches, settings, run_dir, hw,
+    trainer = Trainer(Parts(g, d, loss, regs, opt_g, opt_d, sched_g, sched_d, batches), settings, run_dir, hw,
                       loggers=build_loggers(cfg, run_dir) if dist.main else [], evaluator=evaluator,
                       eval_every=eval_every, config=config, resume_keys=RESUME_KEYS,
                       resume_from=resume_path(top.resume, run_dir), progress=top.progress and dist.main,

@@ -2,7 +2,7 @@
 (eval.g_mode, eval.g_batch_size, EMA weights when present).
 
   --n N                 N PNGs (per-class folders when conditional) and samples.npz
-  --grid                one grid PNG instead: rows = classes
+  --grid                one grid PNG instead: rows = classes (8 rows when unconditional), --per-class columns
   --classes 3,5         one grid per listed class (class_003.png, ...)
   --interpolate N       latent interpolation grid (N steps a row, slerp); conditional models also get a
                         class interpolation grid (fixed z, class embedding a -> b)
@@ -112,11 +112,9 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"wrote {path}")
         return
     if a.grid:
-        n = a.per_class * max(classes, 1)
-        z, _ = sampler.noise(n, g, a.seed)
-        y = torch.arange(classes).repeat_interleave(a.per_class) if classes else None
+        z, y = sampler.grid_noise(g, a.per_class, a.seed)
         with sampler.prepared(g):
-            print(f"wrote {save_grid(sampler.images(g, z, y), a.out / 'grid.png', a.per_class if classes else 10)}")
+            print(f"wrote {save_grid(sampler.images(g, z, y), a.out / 'grid.png', a.per_class)}")
         return
     z, labels = sampler.noise(a.n, g, a.seed)
     with sampler.prepared(g):

@@ -111,6 +111,13 @@ class GSampler:
                 out.append(g(zb, yb).float().cpu())
         return torch.cat(out)
 
+    def grid_noise(self, g: nn.Module, per_row: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Noise for a sample grid of rows of `per_row`: one row per class (class c in row c), or 8 rows when
+        unconditional."""
+        classes = getattr(g, "num_classes", 0)
+        z, _ = self.noise(per_row * (classes or 8), g, seed)
+        return z, torch.arange(classes).repeat_interleave(per_row) if classes else None
+
     def noise(self, n: int, g: nn.Module, seed: int, balanced: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """n latent vectors (CPU, seeded, truncated when set) and class-balanced labels (or None)."""
         gen = torch.Generator().manual_seed(seed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -19,6 +20,7 @@ from tqdm import tqdm
 from ganlab.data.base import DeviceBatches
 from ganlab.data.stream import LoaderBatches
 from ganlab.errors import ConfigError
+from ganlab.losses import AdversarialLoss
 from ganlab.metrics.sampling import GSampler
 from ganlab.models.base import DOut, sample_prior
 from ganlab.regularizers.base import Regularizer, StepContext
@@ -26,6 +28,7 @@ from ganlab.track.images import save_grid
 from ganlab.track.jsonl import drop_after
 from ganlab.track.plots import plot_run
 from ganlab.track.stats import Stats
+from ganlab.track.summary import previous_wall_time, summarize
 from ganlab.track.timing import Timer
 from ganlab.train import checkpoint as ckpt
 from ganlab.train.diagnostics import frozen_buffers, side_effect_free
@@ -52,16 +55,31 @@ class Logger(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass
+class Parts:
+    """What the step runs: the networks, the loss, the regularizers (with their heads), the optimizers with
+    their schedules, and the batches."""
+    g: nn.Module
+    d: nn.Module
+    loss: AdversarialLoss
+    regs: list[Regularizer]
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    sched_g: Schedule
+    sched_d: Schedule
+    data: DeviceBatches | LoaderBatches
+
+
 class Trainer:
-    def __init__(self, g: nn.Module, d: nn.Module, loss, regularizers: list[Regularizer],
-                 opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-                 sched_g: Schedule, sched_d: Schedule, data: DeviceBatches | LoaderBatches, settings: TrainSettings,
-                 run_dir: Path, hardware: Hardware, loggers: list[Logger] = (),
-                 evaluator: Evaluator | None = None, eval_every: int = 0, config: dict | None = None,
-                 resume_keys: tuple[str, ...] = (), resume_from: Path | None = None, progress: bool = True,
-                 stats: Stats | None = None, dist: Dist | None = None, sampler: GSampler | None = None):
+    def __init__(self, parts: Parts, settings: TrainSettings, run_dir: Path, hardware: Hardware, *,
+                 loggers: list[Logger] = (), evaluator: Evaluator | None = None, eval_every: int = 0,
+                 config: dict | None = None, resume_keys: tuple[str, ...] = (), resume_from: Path | None = None,
+                 progress: bool = True, stats: Stats | None = None, dist: Dist | None = None,
+                 sampler: GSampler | None = None):
         settings.validate()
-        self.g, self.d, self.loss, self.regs = g, d, loss, list(regularizers)
+        g, d, regularizers, data = parts.g, parts.d, parts.regs, parts.data
+        opt_g, opt_d, sched_g, sched_d = parts.opt_g, parts.opt_d, parts.sched_g, parts.sched_d
+        self.g, self.d, self.loss, self.regs = g, d, parts.loss, list(regularizers)
         self.g_fn, self.d_fn = hardware.compiled(g), hardware.compiled(d)
         # DDP only where gradients are averaged: G in the G step, D (+ heads) in run_d's D step (distributed.py)
         self.dist = dist or Dist()
@@ -83,13 +101,7 @@ class Trainer:
         self.timer = Timer()   # this process's seconds per part (summary.json time_s); diagnostics only
         self._watch: list[tuple[int, str, torch.Tensor]] = []   # loss terms awaiting a finiteness check
         self.num_classes = getattr(g, "num_classes", 0)
-        n = settings.samples_per_class
-        gen = torch.Generator().manual_seed(12345)  # fixed noise, independent of the training RNG
-        count = n * self.num_classes if self.num_classes else 64
-        self.fixed_z = torch.randn(count, g.z_dim, generator=gen).to(hardware.device)
-        self.fixed_y = (torch.arange(self.num_classes).repeat_interleave(n).to(hardware.device)
-                        if self.num_classes else None)
-        self.grid_nrow = n if self.num_classes else 8
+        self.fixed_z, self.fixed_y = self.sampler.grid_noise(g, settings.samples_per_class, seed=12345)  # own RNG
 
     # ---- the step ---------------------------------------------------------------------------
     def run_d(self, x: torch.Tensor, y: torch.Tensor | None, side: str, ctx: StepContext,
@@ -276,7 +288,7 @@ class Trainer:
             imgs = self.sampler.images(self.g_eval, self.fixed_z, self.fixed_y, self.hw.autocast)
         if not self.dist.main:   # every rank generates (SyncBatchNorm calls are collective), rank 0 writes
             return None
-        path = save_grid(imgs, self.run_dir / "samples" / f"step_{self.step:07d}.png", self.grid_nrow)
+        path = save_grid(imgs, self.run_dir / "samples" / f"step_{self.step:07d}.png", self.s.samples_per_class)
         for logger in self.loggers:
             logger.log_images("samples", path, self.step)
         return path
@@ -334,29 +346,17 @@ class Trainer:
         ckpt.set_rng_state({k: (v.cpu() if isinstance(v, torch.Tensor) else [t.cpu() for t in v])
                             for k, v in state["rng"].items()})
         self.step, self.images_seen, self.best_fid = state["step"], state["images_seen"], state["best_fid"]
-        self.elapsed = self._previous_elapsed()
+        self.elapsed = previous_wall_time(self.run_dir)
         for log in ("metrics.jsonl", "eval.jsonl"):   # what a killed run logged after this checkpoint
             drop_after(self.run_dir / log, self.step)
-
-    def _previous_elapsed(self) -> float:
-        path = self.run_dir / "summary.json"
-        return json.loads(path.read_text()).get("wall_time_s", 0.0) if path.is_file() else 0.0
 
     def write_summary(self, status: str, signal_name: str | None = None) -> None:
         if self.dist.main:
             with self.timer("plots"):
                 plot_run(self.run_dir)
-        evals = []
-        if (self.run_dir / "eval.jsonl").is_file():
-            evals = [json.loads(line) for line in (self.run_dir / "eval.jsonl").read_text().splitlines() if line.strip()]
-        self.summary = {
-            "status": status, "step": self.step, "steps": self.s.steps, "images_seen": self.images_seen,
-            "wall_time_s": round(self.elapsed, 2), "final": getattr(self, "last_row", {}),
-            "final_eval": evals[-1] if evals else None,
-            "best_eval": min((e for e in evals if "fid" in e), key=lambda e: e["fid"], default=None),
-            "time_s": self.timer.rounded(),
-            **({"signal": signal_name} if status == "preempted" else {}),
-        }
+        self.summary = summarize(self.run_dir, status, step=self.step, steps=self.s.steps, images_seen=self.images_seen,
+                                 wall_time_s=self.elapsed, final=getattr(self, "last_row", {}),
+                                 time_s=self.timer.rounded(), signal=signal_name)
         if self.dist.main:
             (self.run_dir / "summary.json").write_text(json.dumps(self.summary, indent=2))
         for logger in self.loggers:
