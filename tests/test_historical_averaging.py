@@ -33,7 +33,7 @@ def test_the_penalty_is_the_distance_from_the_mean_of_every_past_iterate():
     mean_b = d.bias.detach()                                                   # never moved
     term = ha.d_terms(context("d"))["historical_averaging"]
     assert term.item() == pytest.approx(0.5 * ((3.0 - mean_w) ** 2).sum().item(), rel=1e-5)
-    assert torch.equal(getattr(ha, "mean_d_1"), mean_b)
+    assert torch.equal(ha.mean_d_1, mean_b)
     term.backward()                                                            # the gradient pulls toward the mean
     assert torch.allclose(d.weight.grad, 0.5 * 2 * (3.0 - mean_w))
     assert ha.g_terms(context("g"))["historical_averaging"].item() == 0.0     # G never moved

@@ -13,7 +13,7 @@ import ganlab.metrics.extractors  # noqa: F401
 import ganlab.models  # noqa: F401
 import ganlab.optimizers  # noqa: F401
 import ganlab.regularizers  # noqa: F401
-import ganlab.track.jsonl  # noqa: F401  (registers loggers)
+import ganlab.track.tensorboard  # noqa: F401  (registers loggers)
 import ganlab.track.wandb  # noqa: F401
 from ganlab import CONF_DIR
 from ganlab.config import RESUME_KEYS, EvalSchema, HardwareSchema, plain, run_settings, split_name, train_settings, validated
@@ -22,6 +22,7 @@ from ganlab.data.subsets import FRACTION_KEYS, take_fraction
 from ganlab.errors import ConfigError
 from ganlab.registry import DATASETS, EXTRACTORS, LOGGERS, LOSSES, MODELS, OPTIMIZERS, REGULARIZERS, SCHEDULERS
 from ganlab.regularizers.base import setup_all
+from ganlab.track.jsonl import JsonlLogger
 from ganlab.track.stats import Stats
 from ganlab.train import checkpoint as ckpt
 from ganlab.train.debug import OneBatch
@@ -85,13 +86,16 @@ def sweep_name() -> str | None:
 
 
 def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
-    """The `logger` group's option, from the LOGGERS registry; its settings live under logger.<name>."""
-    name, kwargs = split_name(cfg.logger, "logger")
-    settings = kwargs.pop(name, None) or {}
-    if kwargs:
-        raise ConfigError(f"logger={name} takes its settings under logger.{name}; unexpected: "
-                          f"{', '.join(f'logger.{k}' for k in kwargs)}")
-    return LOGGERS.build(name, run_dir=run_dir, config=plain(cfg), sweep=sweep_name(), **settings)
+    """metrics.jsonl and eval.jsonl, then each entry of the `logger` list group (logger=[jsonl,tensorboard]),
+    from the LOGGERS registry, with its settings from logger.<name>."""
+    loggers = [JsonlLogger(run_dir)]
+    for name, settings in (plain(cfg.get("logger")) or {}).items():
+        if not isinstance(settings, dict):
+            raise ConfigError(f"logger.{name}={settings!r} is not a logger's settings; loggers are a list group "
+                              f"(logger=[jsonl,tensorboard]) with settings under logger.NAME.KEY; available: "
+                              f"{', '.join(LOGGERS.names())}")
+        loggers += LOGGERS.build(name, run_dir=run_dir, config=plain(cfg), sweep=sweep_name(), **settings)
+    return loggers
 
 
 def resolve_extractors(ev, dataset_name: str) -> tuple[str, str]:

@@ -41,8 +41,8 @@ class JsonlLogger:
 
 @LOGGERS.register("jsonl")
 def jsonl(run_dir: Path, config: dict, sweep: str | None = None) -> list:
-    """metrics.jsonl and eval.jsonl only (every logger option writes them)."""
-    return [JsonlLogger(run_dir)]
+    """Nothing beyond metrics.jsonl and eval.jsonl, which every run writes whatever loggers are listed."""
+    return []
 
 
 def read_jsonl(path: Path) -> tuple[list[dict], int]:

@@ -8,7 +8,6 @@ import secrets
 from pathlib import Path
 
 from ganlab.registry import LOGGERS
-from ganlab.track.jsonl import JsonlLogger
 
 ID_FILE = "wandb_run_id"
 
@@ -52,6 +51,6 @@ class WandbLogger:
 @LOGGERS.register("wandb")
 def wandb_logger(run_dir: Path, config: dict, sweep: str | None = None, *, mode: str, project: str,
                  entity: str | None, group: str | None, tags: list | None) -> list:
-    """metrics.jsonl and a wandb run; group null: multirun jobs share one named after the sweep. The
-    defaults live in conf/logger/wandb.yaml."""
-    return [JsonlLogger(run_dir), WandbLogger(run_dir, config, mode, project, entity, group or sweep, tags)]
+    """A wandb run; group null: multirun jobs share one named after the sweep. The defaults live in
+    conf/logger/wandb.yaml."""
+    return [WandbLogger(run_dir, config, mode, project, entity, group or sweep, tags)]
