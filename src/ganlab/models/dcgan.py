@@ -25,27 +25,81 @@ def _stages(image_size: int) -> int:
     return int(math.log2(image_size)) - 2  # number of stride-2 layers between 4x4 and the image
 
 
+G_NORMS = ("batch", "virtual")
+REFERENCE_BATCH = 64   # virtual batch norm's reference batch (the paper gives no size)
+
+
 class DCGANGenerator(nn.Module):
+    """norm: batch (DCGAN) or virtual (Salimans et al. 2016's virtual batch norm: every forward first runs a
+    reference batch of REFERENCE_BATCH (z, y), drawn once at construction and kept in buffers, so checkpointed,
+    and each image is then normalised with the reference batch's statistics and its own; G costs two forwards)."""
+
     def __init__(self, z_dim: int = 100, image_size: int = 32, channels: int = 3, width: int = 64,
-                 num_classes: int = 0, embed_dim: int = 32):
+                 num_classes: int = 0, embed_dim: int = 32, norm: str = "batch"):
         super().__init__()
+        if norm not in G_NORMS:
+            raise ValueError(f"unknown g_norm '{norm}'; available: {', '.join(G_NORMS)}")
         self.z_dim, self.image_size, self.channels, self.num_classes = z_dim, image_size, channels, num_classes
         n = _stages(image_size)
         chans = [width * 2 ** i for i in reversed(range(n))]  # e.g. 32px, width 64: [256, 128, 64]
         self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
         in_dim = z_dim + (embed_dim if num_classes else 0)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(in_dim, chans[0], 4, 1, 0, bias=False),
-                                   nn.BatchNorm2d(chans[0]), nn.ReLU(True)]
+        bn = nn.BatchNorm2d if norm == "batch" else VirtualBatchNorm2d
+        layers: list[nn.Module] = [nn.ConvTranspose2d(in_dim, chans[0], 4, 1, 0, bias=False), bn(chans[0]), nn.ReLU(True)]
         for c_in, c_out in zip(chans[:-1], chans[1:]):
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), bn(c_out), nn.ReLU(True)]
         layers += [nn.ConvTranspose2d(chans[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
+        self.virtual = [m for m in self.net if isinstance(m, VirtualBatchNorm2d)]
+        if self.virtual:
+            gen = torch.Generator().manual_seed(0)
+            self.register_buffer("ref_z", torch.randn(REFERENCE_BATCH, z_dim, generator=gen))
+            self.register_buffer("ref_y", torch.randint(max(num_classes, 1), (REFERENCE_BATCH,), generator=gen))
         init_weights(self, "normal")
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # -> (B, C, H, W)
+    def _net(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         if self.embed is not None:
             z = torch.cat([z, self.embed(y)], 1)
         return self.net(z[:, :, None, None])
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # -> (B, C, H, W)
+        if not self.virtual:
+            return self._net(z, y)
+        for m in self.virtual:
+            m.reference = None
+        self._net(self.ref_z, self.ref_y if self.embed is not None else None)   # each layer keeps its statistics
+        try:
+            return self._net(z, y)
+        finally:
+            for m in self.virtual:
+                m.reference = None
+
+
+class VirtualBatchNorm2d(nn.Module):
+    """Salimans et al. 2016, section 3.4. With no reference statistics yet, it normalises its input (the
+    reference batch) by the input's own per-channel statistics and keeps them (with their graph: G's gradient
+    flows through the reference batch too). Then each image x_i is normalised by the statistics of the
+    reference batch joined by x_i: mean = (n mu_ref + mu_i) / (n + 1), and the same for the second moment."""
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+        self.reference: tuple[torch.Tensor, torch.Tensor, int] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.reference is None:
+            mean, sq = x.mean((0, 2, 3)), x.pow(2).mean((0, 2, 3))
+            self.reference = (mean, sq, len(x))
+            mean, sq = mean[None], sq[None]                                      # (1, C)
+        else:
+            ref_mean, ref_sq, n = self.reference
+            mean = (n * ref_mean + x.mean((2, 3))) / (n + 1)                     # (B, C)
+            sq = (n * ref_sq + x.pow(2).mean((2, 3))) / (n + 1)
+        var = (sq - mean.pow(2)).clamp_min(0)
+        x = (x - mean[:, :, None, None]) * torch.rsqrt(var + self.eps)[:, :, None, None]
+        return x * self.weight[:, None, None] + self.bias[:, None, None]
 
 
 class DCGANDiscriminator(nn.Module):
@@ -90,8 +144,8 @@ class DCGANDiscriminator(nn.Module):
 @MODELS.register("dcgan", tiny=dict(g_width=8, d_width=8))
 def dcgan(image_size: int, channels: int, num_classes: int = 0, *, conditional: bool,
           z_dim: int, g_width: int, d_width: int, d_norm: str,
-          spectral_norm: bool, embed_dim: int, minibatch_kernels: int):
+          spectral_norm: bool, embed_dim: int, minibatch_kernels: int, g_norm: str):
     classes = num_classes if conditional else 0
-    g = DCGANGenerator(z_dim, image_size, channels, g_width, classes, embed_dim)
+    g = DCGANGenerator(z_dim, image_size, channels, g_width, classes, embed_dim, g_norm)
     d = DCGANDiscriminator(image_size, channels, d_width, classes, d_norm, spectral_norm, minibatch_kernels)
     return g, d
