@@ -88,7 +88,8 @@ def metric_grid(series: list[tuple[list[dict], str | None, str]], x: str = "step
                 if not xs:
                     continue
                 name = " ".join(filter(None, [label, k if len(keys) > 1 else None])) or None
-                ax.plot(xs, ys, color=colour, ls=("-", "--")[i % 2] if len(keys) > 1 else "-", lw=1.3, label=name)
+                ax.plot(xs, ys, color=colour, ls=("-", "--")[i % 2] if len(keys) > 1 else "-", lw=1.3, label=name,
+                        marker="o" if len(xs) <= 30 else None, ms=3)   # a run evaluated once is one point
                 if band:
                     bx, lo, hi = _band(rows, k, band, x)
                     if bx:
