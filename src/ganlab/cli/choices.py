@@ -64,7 +64,7 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
 def help_text() -> str:
     """ganlab-train --help: every group's options (the shared `_` bases left out), then where to go next."""
     lines = ["ganlab-train: train a GAN from composable config groups (Hydra).", "",
-             "Compose the run from these groups (group=option; regularizer is a list: regularizer=[diffaugment,apa]),",
+             "Compose the run from these groups (group=option; regularizer and logger are lists: regularizer=[diffaugment,apa], logger=[jsonl,tensorboard]),",
              "and presets with +experiment=NAME (see experiments/README.md):", ""]
     for group in sorted(component_groups(CONF_DIR)) + list(PRESET_GROUPS):
         opts = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
