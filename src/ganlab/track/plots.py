@@ -81,13 +81,15 @@ def metric_grid(series: list[tuple[list[dict], str | None, str]], x: str = "step
     fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.0 * nrows), squeeze=False)
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
+    shared = sum(1 for _, label, _ in series if label) > 1   # several runs: one legend under the panels
     for ax, (title, keys, band, floor) in zip(axes.flat, panels):
         for rows, label, colour in series:
             for i, k in enumerate(keys):
                 xs, ys = _series(rows, k, x)
                 if not xs:
                     continue
-                name = " ".join(filter(None, [label, k if len(keys) > 1 else None])) or None
+                name = (label if i == 0 else None) if shared else \
+                    " ".join(filter(None, [label, k if len(keys) > 1 else None])) or None
                 ax.plot(xs, ys, color=colour, ls=("-", "--")[i % 2] if len(keys) > 1 else "-", lw=1.3, label=name,
                         marker="o" if len(xs) <= 30 else None, ms=3)   # a run evaluated once is one point
                 if band:
@@ -98,13 +100,27 @@ def metric_grid(series: list[tuple[list[dict], str | None, str]], x: str = "step
                 fx, fy = _series(rows, floor, x)
                 if fy:
                     ax.axhline(fy[-1], color=colour, ls=":", lw=1)
-        ax.set_title(title, fontsize=9)
+        values = [y for line in ax.lines for y in line.get_ydata()]
+        if values and min(values) > 0 and max(values) / min(values) > 50:
+            ax.set_yscale("log")                                          # runs orders of magnitude apart
+        styles = ", ".join(f"{('solid', 'dashed')[i % 2]}: {k}" for i, k in enumerate(keys)) if shared and len(keys) > 1 else ""
+        ax.set_title(f"{title} ({styles})" if styles else title, fontsize=9)
         ax.set_xlabel(x, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-        if any(line.get_label() and not line.get_label().startswith("_") for line in ax.lines):
+        if not shared and any(line.get_label() and not line.get_label().startswith("_") for line in ax.lines):
             ax.legend(fontsize=6)
-    fig.tight_layout()
+    if not shared:
+        fig.tight_layout()
+        return fig
+    entries = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    height = 0.22 * len(entries) + 0.3                                   # inches for the legend's lines
+    fig.set_figheight(fig.get_figheight() + height)
+    fig.legend(list(entries.values()), list(entries), loc="lower left", fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, height / fig.get_figheight(), 1, 1))
     return fig
 
 
