@@ -103,7 +103,7 @@ class MinibatchDiscrimination(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:   # (B, F) -> (B, F + K)
         w = self.theta * ((self.log_scale + self.init_log_scale).exp() / self.theta.norm(dim=0))
         m = torch.einsum("bf,fkc->bkc", h, w)
-        dist = (m[:, None] - m[None]).abs().sum(-1)                       # (B, B, K)
+        dist = torch.cdist(m.transpose(0, 1), m.transpose(0, 1), p=1).permute(1, 2, 0)   # (B, B, K) L1 distances
         dist = dist + torch.eye(len(h), device=h.device)[..., None] * 1e6   # no sample is its own neighbour
         if self.training and not self._ready:
             self._ready = bool(self.initialized)

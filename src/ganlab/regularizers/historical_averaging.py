@@ -23,7 +23,7 @@ NETWORKS = ("g", "d")
 class HistoricalAveraging(Regularizer):
     name = "historical_averaging"
 
-    def __init__(self, weight: float = 1.0, networks: tuple[str, ...] = NETWORKS):
+    def __init__(self, weight: float = 0.001, networks: tuple[str, ...] = NETWORKS):
         super().__init__()
         networks = tuple(networks)
         if weight <= 0 or not networks or any(n not in NETWORKS for n in networks):
