@@ -33,23 +33,22 @@ class TensorBoardLogger:
             self.writer.add_text("config", "```\n" + json.dumps(self.config, indent=2, default=str) + "\n```", step)
         return self.writer
 
-    def log(self, row: dict) -> None:
+    def _scalars(self, row: dict, prefix: str = "") -> None:
         step = int(row["step"])
         writer = self._writer(step)
         for key, value in row.items():
             if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
-                writer.add_scalar(key, value, step)
+                writer.add_scalar(prefix + key, value, step)
+
+    def log(self, row: dict) -> None:
+        self._scalars(row)
 
     def log_images(self, name: str, path: Path, step: int) -> None:
         image = np.asarray(Image.open(path).convert("RGB"))
         self._writer(int(step)).add_image(name, image, int(step), dataformats="HWC")
 
     def log_eval(self, result: dict) -> None:
-        step = int(result["step"])
-        writer = self._writer(step)
-        for key, value in result.items():
-            if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
-                writer.add_scalar(f"eval/{key}", value, step)
+        self._scalars(result, "eval/")
 
     def close(self) -> None:
         if self.writer is not None:
