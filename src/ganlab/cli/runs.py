@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 from omegaconf import OmegaConf
 
@@ -16,8 +17,10 @@ def find_checkpoint(path: Path) -> tuple[Path, Path]:
     return (ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent), ckpt_path
 
 
-def load_models(path: Path, device: str = "auto", which: str | None = None):
-    """-> (cfg, data, G (EMA weights when present), D, checkpoint state, run_dir, checkpoint path)."""
+def load_models(path: Path, device: str = "auto", which: str | None = None, need_data: bool = True):
+    """-> (cfg, data, G (EMA weights when present), D (None when the checkpoint has none), checkpoint state,
+    run_dir, checkpoint path). need_data=False: when the dataset's files are missing, a checkpoint that records
+    the data's shape (an imported run, ganlab-import) still loads, with data None."""
     run_dir, ckpt_path = find_checkpoint(path)
     if which:
         ckpt_path = run_dir / "checkpoints" / which
@@ -26,9 +29,19 @@ def load_models(path: Path, device: str = "auto", which: str | None = None):
         raise FileNotFoundError(f"{run_dir} has no .hydra/config.yaml; is it a ganlab run directory?")
     cfg = OmegaConf.load(config_file)
     hw = Hardware.resolve(device)
-    data, _ = build_data(cfg)
-    g, d = build_models(cfg, data)
     state = ckpt.load(ckpt_path, map_location=hw.device)
+    try:
+        data, _ = build_data(cfg)
+        shape = data
+    except FileNotFoundError:
+        if need_data or state.get("shape") is None:
+            raise
+        data, shape = None, SimpleNamespace(**state["shape"])   # image_size, channels, num_classes
+    g, d = build_models(cfg, shape)
     g.load_state_dict(state["ema"] if state.get("ema") is not None else state["g"])
-    d.load_state_dict(state["d"])
-    return cfg, data, g.to(hw.device), d.to(hw.device), state, run_dir, ckpt_path, hw
+    if state.get("d") is None:   # an imported G without its D
+        d = None
+    else:
+        d.load_state_dict(state["d"])
+        d = d.to(hw.device)
+    return cfg, data, g.to(hw.device), d, state, run_dir, ckpt_path, hw

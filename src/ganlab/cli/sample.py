@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.n < 1:
         p.error(f"--n must be positive, got {a.n}")
     with user_input():
-        cfg, _, g, _, _, _, _, hw = load_models(a.path, a.device)
+        cfg, _, g, _, _, _, _, hw = load_models(a.path, a.device, need_data=False)
         sampler = build_sampler(cfg, hw.device)
     if a.truncation is not None:
         sampler = type(sampler)(sampler.mode, sampler.batch_size, sampler.standing_passes, a.truncation, hw.device)

@@ -139,6 +139,7 @@ class BigGANDeepDiscriminator(nn.Module):
         if d_block not in D_BLOCK_KINDS:
             raise ValueError(f"unknown biggan_deep d_block '{d_block}'; available: {', '.join(D_BLOCK_KINDS)}")
         arch = [m * ch for m in D_ARCH[image_size]]
+        self.depth = depth
         self.stem = sn(nn.Conv2d(channels, arch[0], 3, padding=1), spectral_norm)
 
         def block(c_in: int, c_out: int, down: bool) -> nn.Module:

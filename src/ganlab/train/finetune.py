@@ -33,7 +33,9 @@ def init_from(path: str | Path, g: nn.Module, d: nn.Module, ema: nn.Module | Non
     if not path.exists():
         raise FileNotFoundError(f"init_from={path}: no such checkpoint or run directory")
     state = ckpt.load(path, map_location=device)
-    fresh = {"g": load_matching(g, state["g"], "generator"), "d": load_matching(d, state["d"], "discriminator")}
+    fresh = {"g": load_matching(g, state["g"], "generator")}
+    # an imported G without its D (ganlab-import with no --d) leaves D fresh
+    fresh["d"] = load_matching(d, state["d"], "discriminator") if state.get("d") is not None else sorted(d.state_dict())
     if ema is not None:   # the checkpoint's EMA, or (a run without EMA) its G
         fresh["ema"] = load_matching(ema, state["ema"] if state.get("ema") is not None else state["g"], "EMA")
     return fresh
