@@ -16,7 +16,7 @@ from ganlab.registry import MODELS
 
 # D's channel multipliers of `ch` at each stage boundary, image -> features, and which stages downsample.
 D_ARCH = {16: [4, 4, 4], 32: [4, 4, 4, 4], 64: [1, 2, 4, 8, 16], 128: [1, 2, 4, 8, 16, 16]}
-D_DOWN = {16: [True, False], 32: [True, True, False], 64: [True] * 4, 128: [True, True, True, True, False]}
+D_DOWN = {16: [True, False], 32: [True, True, False], 64: [True] * 4, 128: [True] * 5}   # 128: to 4x4, as BigGANdeep.py
 
 
 class GBlock(nn.Module):
