@@ -4,6 +4,6 @@ Each source module holds facts about the official layout (`ARCHS`: ganlab model 
 the file's entry holding the state dict); importers/common.py ports and checks. ganlab-import (cli/import_.py)
 writes the run directory.
 """
-from ganlab.importers import biggan_pytorch
+from ganlab.importers import biggan_pytorch, unetgan
 
-SOURCES = {"biggan-pytorch": biggan_pytorch}
+SOURCES = {"biggan-pytorch": biggan_pytorch, "unetgan": unetgan}

@@ -1,7 +1,7 @@
 """BigGAN (not deep), as in BigGAN-PyTorch's BigGAN.py: two-conv residual blocks, per-layer class
 embeddings in every conditional BatchNorm, wide D blocks, a projection head after global sum pooling.
 The CIFAR-10 tables of DiffAugment, AugSelf and LeCam were measured with this model (launch_cifar_ema.sh:
-ch 64, no attention, N(0, 0.02) init). Sizes 16, 32, 64 and 128.
+ch 64, no attention, N(0, 0.02) init). Sizes 16 to 256.
 
 Also the pieces the other BigGAN-family models reuse: the G widths, the wide G and D blocks, unetgan's
 self-modulated BN and the stage builder for discriminators with one self-attention layer.
@@ -19,12 +19,12 @@ from ganlab.models.layers import Projection, SelfAttention, init_weights, sn
 from ganlab.registry import MODELS
 
 # Channel multipliers of `ch` at each stage boundary (len - 1 stages), 4x4 -> image.
-G_ARCH = {16: [4, 4, 4], 32: [4, 4, 4, 4], 64: [16, 16, 8, 4, 2], 128: [16, 16, 8, 4, 2, 1]}
+G_ARCH = {16: [4, 4, 4], 32: [4, 4, 4, 4], 64: [16, 16, 8, 4, 2], 128: [16, 16, 8, 4, 2, 1], 256: [16, 16, 8, 8, 4, 2, 1]}
 
 
 def _arch(image_size: int, name: str) -> None:
     if image_size not in G_ARCH:
-        raise ValueError(f"{name} cannot make image_size={image_size}; supported: 16, 32, 64, 128")
+        raise ValueError(f"{name} cannot make image_size={image_size}; supported: {', '.join(map(str, G_ARCH))}")
 
 
 def d_blocks(stages: list[tuple[list[nn.Module], int, bool]], image_size: int, attn: int, spectral_norm: bool,
@@ -46,7 +46,8 @@ def d_blocks(stages: list[tuple[list[nn.Module], int, bool]], image_size: int, a
 
 # BigGAN's D: output widths (multiples of ch) and whether each block halves the resolution.
 PLAIN_D_ARCH = {16: ([4, 4, 4], [True, False, False]), 32: ([4, 4, 4, 4], [True, True, False, False]),
-                64: ([1, 2, 4, 8, 16], [True] * 4 + [False]), 128: ([1, 2, 4, 8, 16, 16], [True] * 5 + [False])}
+                64: ([1, 2, 4, 8, 16], [True] * 4 + [False]), 128: ([1, 2, 4, 8, 16, 16], [True] * 5 + [False]),
+                256: ([1, 2, 4, 8, 8, 16, 16], [True] * 6 + [False])}
 
 
 class ClassBatchNorm2d(nn.Module):

@@ -1,7 +1,7 @@
 """BigGAN-deep (BigGAN-PyTorch's BigGANdeep.py), simplified: bottleneck residual blocks, a shared class
 embedding concatenated with z feeding every conditional BatchNorm, self-attention at one resolution,
-spectral norm, orthogonal init; a residual projection discriminator with global sum pooling. Sizes 16,
-32, 64 and 128. The lightweight options (g_cond, g_block, d_block) are stated departures, each measured.
+spectral norm, orthogonal init; a residual projection discriminator with global sum pooling. Sizes 16
+to 256. The lightweight options (g_cond, g_block, d_block) are stated departures, each measured.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from ganlab.models.layers import ConditionalBatchNorm2d, Projection, SelfAttenti
 from ganlab.registry import MODELS
 
 # D's channel multipliers of `ch` at each stage boundary, image -> features, and which stages downsample.
-D_ARCH = {16: [4, 4, 4], 32: [4, 4, 4, 4], 64: [1, 2, 4, 8, 16], 128: [1, 2, 4, 8, 16, 16]}
-D_DOWN = {16: [True, False], 32: [True, True, False], 64: [True] * 4, 128: [True] * 5}   # 128: to 4x4, as BigGANdeep.py
+D_ARCH = {16: [4, 4, 4], 32: [4, 4, 4, 4], 64: [1, 2, 4, 8, 16], 128: [1, 2, 4, 8, 16, 16], 256: [1, 2, 4, 8, 8, 16, 16]}
+D_DOWN = {16: [True, False], 32: [True, True, False], 64: [True] * 4, 128: [True] * 5, 256: [True] * 6}   # to 4x4 from 64 px, as BigGANdeep.py
 
 
 class GBlock(nn.Module):

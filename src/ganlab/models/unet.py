@@ -3,7 +3,7 @@ a BigGAN encoder that gives one global logit per image, and a decoder with skip 
 one logit per pixel.
 
 Encoder: wide BigGAN D blocks straight from the image (no stem; the first without pre-activation), each
-halving the resolution down to 4x4, widths ch x [1, 2, 4, 8, 16, 16, ...]. Global head: ReLU, sum
+halving the resolution down to 4x4, widths ch x [1, 2, 4, 8, 16] (256 px: [1, 2, 4, 8, 8, 16]). Global head: ReLU, sum
 pooling, a linear layer plus the class projection. Decoder: residual up-blocks without BatchNorm (ReLU,
 nearest x2, 3x3, ReLU, 3x3; 1x1 shortcut); from the second on, each input is the previous output
 concatenated with the encoder's map of the same resolution. A final plain 1x1 conv (no spectral norm,
@@ -21,7 +21,8 @@ from ganlab.models.biggan import BigGANGenerator, WideDBlock
 from ganlab.models.layers import Projection, SelfAttention, init_weights, sn, unet_levels
 from ganlab.registry import MODELS
 
-WIDTHS = [1, 2, 4, 8, 16, 16, 16]
+# Encoder block widths (multiples of ch) by the number of 2x downsamplings; 128 and 256 px as D_unet_arch.
+WIDTHS = {1: [1], 2: [1, 2], 3: [1, 2, 4], 4: [1, 2, 4, 8], 5: [1, 2, 4, 8, 16], 6: [1, 2, 4, 8, 8, 16]}
 
 
 class UpBlock(nn.Module):
@@ -45,7 +46,9 @@ class UNetDiscriminator(nn.Module):
                  minibatch_kernels: int = 0):
         super().__init__()
         levels = unet_levels(image_size, "unet")   # downsampling blocks: image_size -> 4
-        w = [m * ch for m in WIDTHS[:levels]]       # encoder block widths, at image_size/2 ... 4
+        if levels not in WIDTHS:
+            raise ValueError(f"unet cannot make image_size={image_size}; supported: 8 to {4 << max(WIDTHS)}")
+        w = [m * ch for m in WIDTHS[levels]]       # encoder block widths, at image_size/2 ... 4
         self.down = nn.ModuleList(WideDBlock(c_in, c_out, True, i > 0, spectral_norm)
                                   for i, (c_in, c_out) in enumerate(zip([channels] + w[:-1], w)))
         resolutions = [image_size >> (i + 1) for i in range(levels)]
