@@ -78,5 +78,5 @@ def rank_main(mode: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    from ganlab.train.distributed import launch
+    from ganlab.train.launch import launch
     launch(2, rank_main, (sys.argv[1], sys.argv[2]))

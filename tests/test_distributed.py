@@ -18,7 +18,8 @@ from ddp_worker import OVERRIDES
 from ganlab.data.base import DeviceBatches, ImageSet
 from ganlab.data.stream import EpochBatches
 from ganlab.track.stats import Stats
-from ganlab.train.distributed import Dist, convert_sync_bn, rank_overrides, ranks_from_env, slurm_rendezvous
+from ganlab.train.distributed import Dist, convert_sync_bn
+from ganlab.train.launch import rank_overrides, ranks_from_env, slurm_rendezvous
 
 TESTS = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent

@@ -177,7 +177,7 @@ def ddp_row(device: torch.device, a, root: Path) -> dict:
 
     def run():
         from ganlab.cli.bench_step import _rank_fit
-        from ganlab.train.distributed import launch
+        from ganlab.train.launch import launch
         launch(1, _rank_fit, (cfg, a.steps, a.warmup, str(root / "ddp1"), str(root / "ddp1.json"), 0))
         out = {"img_s_1_rank": json.loads((root / "ddp1.json").read_text())["img_s"], "img_s_2_ranks": None}
         if device.type == "cuda" and torch.cuda.device_count() >= 2:

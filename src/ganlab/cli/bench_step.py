@@ -155,7 +155,7 @@ def _rank_fit(cfg, steps, warmup, run_dir, out, threads) -> None:
 def scaling(cfg, steps: int, warmup: int, root: Path) -> tuple[float, float]:
     """(img/s with 1 rank, with 2 ranks), each a fresh process. On the CPU both give each rank half the
     cores, so the ratio measures what the ranks' communication costs, not how threads share cores."""
-    from ganlab.train.distributed import launch
+    from ganlab.train.launch import launch
     threads = max(1, (torch.get_num_threads()) // 2) if cfg.hardware.device == "cpu" else 0
     rates = []
     for n in (1, 2):

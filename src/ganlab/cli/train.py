@@ -24,7 +24,7 @@ from ganlab.cli.errors import command, exit_on_user_error
 from ganlab.errors import user_input
 from ganlab.track import provenance
 from ganlab.train.debug import profiled
-from ganlab.train.distributed import launch, rank_overrides, ranks_from_env
+from ganlab.train.launch import launch, rank_overrides, ranks_from_env
 from ganlab.train.preemption import forward
 
 
