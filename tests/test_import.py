@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -34,12 +35,14 @@ def load(path: Path) -> dict:
 def ported(fx: dict):
     """ganlab's G and D (fixture settings) holding the fixture's official weights (None where it has none)."""
     s = fx["settings"]
-    arch = SOURCES[s["source"]].ARCHS[s["model"]]
+    module = SOURCES[s["source"]]
+    arch = module.ARCHS[s["model"]]
     g, _ = model_pair(s["model"], s["image_size"], 3, s["num_classes"], **s["overrides"])
     _, d = model_pair(s["model"], s.get("d_image_size", s["image_size"]), 3, s["num_classes"], **s["overrides"])
     for part, net in (("g", g), ("d", d)):
         if part in fx:
-            net.load_state_dict(convert(arch, net, fx[part], part.upper(), f"{part.upper()}.pth"))
+            state = fx[part][module.READ_KEY] if module.READ_KEY else fx[part]
+            net.load_state_dict(convert(arch, net, state, part.upper(), f"{part.upper()}.pth"))
     return (g if "g" in fx else None), (d if "d" in fx else None)
 
 
@@ -111,8 +114,14 @@ def test_after_a_training_step_only_the_spectral_norm_eval_rule_differs(path):
 def write_files(fx: dict, tmp_path: Path, g_name: str = "G_ema.pth") -> tuple[Path, Path]:
     g_file, d_file = tmp_path / g_name, tmp_path / "D.pth"
     torch.save(fx["g"], g_file)
-    torch.save(fx["d"], d_file)
+    d = fx["d"]
+    if "best_fid" in d:   # as StudioGAN's D file: a numpy scalar next to the weights
+        d = {**d, "best_fid": np.float64(d["best_fid"])}
+    torch.save(d, d_file)
     return g_file, d_file
+
+
+SAME_SIZE = [p for p in FIXTURES if "g" in load(p) and "d" in load(p) and "d_image_size" not in load(p)["settings"]]
 
 
 def cli_args(fx: dict, g_file: Path, out: Path, *extra: str) -> list[str]:
@@ -122,8 +131,9 @@ def cli_args(fx: dict, g_file: Path, out: Path, *extra: str) -> list[str]:
             *[f"model.{k}={v}" for k, v in s["overrides"].items()], *extra]
 
 
-def test_the_cli_writes_a_run_that_samples_and_initialises_without_the_dataset(tmp_path):
-    fx = load(FIXTURES[0])
+@pytest.mark.parametrize("path", SAME_SIZE, ids=[p.stem for p in SAME_SIZE])
+def test_the_cli_writes_a_run_that_samples_and_initialises_without_the_dataset(tmp_path, path):
+    fx = load(path)
     g_file, d_file = write_files(fx, tmp_path)
     out = tmp_path / "run"
     import_.main(cli_args(fx, g_file, out, "--d", str(d_file)))
@@ -186,3 +196,23 @@ def test_the_official_file_must_fit_the_model_and_source():
         convert(SOURCES["biggan-pytorch"].ARCHS["biggan"], g, fx["g"], "G", "G.pth")
     with pytest.raises(ValueError, match="unknown --from 'bigan'; available: biggan-pytorch"):
         import_.run("bigan", Path("G.pth"), "biggan", [], Path("out"))
+
+
+def test_settings_no_shape_shows_come_from_the_source(tmp_path, capsys):
+    """StudioGAN's D shortcut reads ReLU(x) (its in-place ReLU): model.d_relu_skip=true, set by the importer; a
+    command line saying otherwise is refused, and the flag is the only thing between the two D outputs."""
+    fx = load(next(p for p in FIXTURES if p.stem == "studiogan_biggan"))
+    g_file, d_file = write_files(fx, tmp_path)
+    overrides = [a for a in cli_args(fx, g_file, tmp_path / "run") if not a.startswith("model.d_relu_skip")]
+    message = error_of(capsys, overrides + ["--d", str(d_file), "model.d_relu_skip=false"])
+    assert "model.d_relu_skip=false does not fit" in message and "model.d_relu_skip=true" in message
+    import_.main(overrides + ["--d", str(d_file)])
+    cfg, *_ = load_models(tmp_path / "run", "cpu", need_data=False)
+    assert cfg.model.d_relu_skip is True and cfg.model.bn_eps == 1e-4 and cfg.model.g_cond == "hier"
+    _, d = ported(fx)
+    want = fx["d_out"]["eval"]["logits"]
+    with torch.no_grad():
+        torch.testing.assert_close(d_call(fx)(d.eval())["logits"], want, **CLOSE)
+        for block in d.blocks:
+            block.relu_skip = False
+        assert (d_call(fx)(d)["logits"] - want).abs().max() > 1e-2

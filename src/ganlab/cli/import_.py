@@ -5,7 +5,8 @@ init_from=DIR read.
       dataset=cifar10 model.ch=64 --out runs/biggan_c10
 
 The settings (model=..., dataset=..., key=value as for ganlab-train) must describe the official network: a
-tensor of another shape, or one left over, fails with the file and key. A G file whose name says `ema`, or the
+tensor of another shape, or one left over, fails with the file and key. Settings no shape shows (StudioGAN's
+BatchNorm eps, its D's ReLU'd shortcut, BigGAN's class conditioning) are set from the source. A G file whose name says `ema`, or the
 --ema file, becomes the checkpoint's EMA weights (what ganlab samples and evaluates). Without --d the run has
 no D weights (init_from=DIR then starts D afresh). The data's shape is recorded, so ganlab-sample works
 without the dataset's files; ganlab-evaluate needs them (or eval.reference_stats).
@@ -60,6 +61,18 @@ def shape_of(cfg, g_state: dict, arch) -> SimpleNamespace:
     return shape
 
 
+def with_implied(overrides: list[str], implied: dict, what: str) -> list[str]:
+    """The overrides plus the model settings the official file implies; one the user set otherwise is refused."""
+    given = dict(o.split("=", 1) for o in overrides if o.startswith("model.") and "=" in o)
+    extra = []
+    for key, value in implied.items():
+        text = json.dumps(value) if isinstance(value, bool) else str(value)
+        if f"model.{key}" in given and yaml.safe_load(given[f"model.{key}"]) != value:
+            raise ConfigError(f"model.{key}={given[f'model.{key}']} does not fit {what}: it needs model.{key}={text}")
+        extra.append(f"model.{key}={text}")
+    return overrides + extra
+
+
 def run(source: str, g_file: Path, model: str, overrides: list[str], out: Path, ema_file: Path | None = None,
         d_file: Path | None = None) -> Path:
     """Convert and write OUT/.hydra/config.yaml and OUT/checkpoints/last.pt; -> the checkpoint path."""
@@ -71,11 +84,12 @@ def run(source: str, g_file: Path, model: str, overrides: list[str], out: Path, 
     arch = module.ARCHS[model]
     if (out / "checkpoints" / "last.pt").exists():
         raise ConfigError(f"--out {out} already holds a checkpoint; choose another directory")
-    read = {part: (lambda f, p=part: read_state(f, arch.g_file if p == "G" else arch.d_file, module.READ_KEY))
+    read = {part: (lambda f, p=part: read_state(f, arch.g_file if p == "G" else arch.d_file, module.READ_KEY,
+                                                module.safe_globals()))
             for part in ("G", "D")}
     g_state = read["G"](g_file)
     check_part(g_state, arch, "G", str(g_file))
-    overrides = [f"model={model}", *overrides]
+    overrides = with_implied([f"model={model}", *overrides], arch.implied(g_state), f"{g_file} ({source})")
     cfg = compose_config(overrides)
     shape = shape_of(cfg, g_state, arch)
     g, d = build_models(cfg, shape)

@@ -6,7 +6,8 @@ Files: utils.save_weights writes G.pth, G_ema.pth and D.pth, each a plain state 
   * ccbn and layers.bn keep BatchNorm statistics as stored_mean / stored_var; layers.bn's affine terms are
     gain / bias. Momentum 0.1 and eps 1e-5 (--BN_eps; layers.bn always 1e-5) as ganlab's BatchNorm2d.
   * Blocks are nested per stage: blocks.STAGE.0 the residual block(s), then the attention layer.
-biggan: BigGAN.py as in the CIFAR scripts (no G_shared, no hier: one nn.Embedding per conditional BN).
+biggan: BigGAN.py as in the CIFAR scripts (no G_shared, no hier: one nn.Embedding per conditional BN, ganlab's
+g_cond=class), or with --G_shared --hier as in the ImageNet scripts (ganlab's g_cond=hier).
 biggan_deep: BigGANdeep.py with G_shared and hier (the only setting its forward runs with: z joins the shared
 embedding for the stem and every BN). The tanh of G's forward is ganlab's last layer.
 """
@@ -54,18 +55,32 @@ def deep_d(d) -> callable:
                            (r"\.extra$", ".conv_sc"), (r"^(blocks\.\d+\.\d+)\.out$", r"\1.o"), (r"^head\.", "")])
 
 
-def _classes(key: str):
-    return lambda state: int(state[key].shape[0]) if key in state else 0
+def biggan_settings(state: dict) -> dict:
+    """--G_shared --hier (the ImageNet scripts) is g_cond=hier; the CIFAR scripts' per-BN embeddings are g_cond=class."""
+    if "shared.weight" not in state:
+        return {"g_cond": "class", "d_relu_skip": False}
+    return {"g_cond": "hier", "shared_dim": int(state["shared.weight"].shape[1]), "d_relu_skip": False}
+
+
+def _classes(*keys: str):
+    """Classes = rows of the first of these class embeddings in the G file (0: none, unconditional)."""
+    return lambda state: next((int(state[k].shape[0]) for k in keys if k in state), 0)
 
 
 G_FILE = "a BigGAN-PyTorch generator state dict (G.pth or G_ema.pth from utils.save_weights)"
 D_FILE = "a BigGAN-PyTorch discriminator state dict (D.pth from utils.save_weights)"
 
 ARCHS = {
-    "biggan": Arch(biggan_g, biggan_d, _classes("blocks.0.0.bn1.gain.weight"), LAYOUT, G_FILE + ", BigGAN.py without G_shared",
-                   D_FILE + ", BigGAN.py", g_key="output_layer.2.weight", d_key="embed.weight"),
+    "biggan": Arch(biggan_g, biggan_d, _classes("blocks.0.0.bn1.gain.weight", "shared.weight"), LAYOUT,
+                   G_FILE + ", BigGAN.py", D_FILE + ", BigGAN.py", g_key="output_layer.2.weight", d_key="embed.weight",
+                   implied=biggan_settings),
     "biggan_deep": Arch(deep_g, deep_d, _classes("shared.weight"), LAYOUT, G_FILE + ", BigGANdeep.py with G_shared and hier",
                         D_FILE + ", BigGANdeep.py", g_key="output_layer.2.weight", d_key="input_conv.weight"),
 }
 
 READ_KEY = None   # the files are the state dicts themselves
+
+
+def safe_globals() -> list:
+    """What weights_only may rebuild besides tensors: nothing."""
+    return []

@@ -29,14 +29,16 @@ def strip_prefix(state: dict, prefix: str = "module.") -> dict:
     return state
 
 
-def read_state(path: str | Path, expected: str, key: str | None = None) -> dict[str, torch.Tensor]:
+def read_state(path: str | Path, expected: str, key: str | None = None, allow: list = ()) -> dict[str, torch.Tensor]:
     """An official file -> its state dict (tensors), loaded with weights_only=True. `key`: the entry holding the
-    state dict when the file wraps it (StudioGAN's {"state_dict": ...}). `expected` says what the file should be."""
+    state dict when the file wraps it (StudioGAN's {"state_dict": ...}); `allow`: data types besides tensors that
+    the file may hold (torch.serialization.safe_globals). `expected` says what the file should be."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file (expected {expected})")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(list(allow)):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise FormatError(f"{path}: not loadable with torch.load(weights_only=True) ({first}); expected {expected}. "
@@ -181,7 +183,8 @@ def renamer(table: dict[str, str], subs: list[tuple[str, str]]) -> Callable[[str
 @dataclass
 class Arch:
     """One official architecture mapped onto one ganlab model: module path maps for G and D (built from the ganlab
-    modules), the class count read from the official G, what each file is and a key only that file has."""
+    modules), the class count read from the official G, what each file is and a key only that file has, and the
+    model settings the official G implies that no tensor's shape shows (e.g. a BatchNorm eps)."""
     g_paths: Callable[[nn.Module], Callable[[str], str]]
     d_paths: Callable[[nn.Module], Callable[[str], str]]
     classes: Callable[[dict], int]
@@ -190,6 +193,7 @@ class Arch:
     d_file: str
     g_key: str
     d_key: str
+    implied: Callable[[dict], dict] = lambda state: {}
 
 
 def check_part(state: dict, arch: Arch, part: str, file: str) -> None:

@@ -11,7 +11,7 @@ The class-conditional unetgan G needs G_shared with hier (z chunks), which ganla
 """
 from __future__ import annotations
 
-from ganlab.importers.biggan_pytorch import LAYOUT, biggan_g
+from ganlab.importers.biggan_pytorch import LAYOUT, biggan_g, safe_globals  # noqa: F401 (this source's too)
 from ganlab.importers.common import Arch, Layout, renamer
 
 

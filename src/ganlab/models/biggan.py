@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ganlab.models.base import DOut
-from ganlab.models.layers import Projection, SelfAttention, init_weights, sn
+from ganlab.models.layers import ConditionalBatchNorm2d, Projection, SelfAttention, init_weights, sn
 from ganlab.registry import MODELS
 
 # Channel multipliers of `ch` at each stage boundary (len - 1 stages), 4x4 -> image.
@@ -54,9 +54,9 @@ class ClassBatchNorm2d(nn.Module):
     """BigGAN's ccbn without a shared embedding: BN without affine terms, then BN(x) * (1 + E_gain[y]) +
     E_bias[y], with one class embedding pair per layer; a plain affine BN when unconditional."""
 
-    def __init__(self, channels: int, num_classes: int):
+    def __init__(self, channels: int, num_classes: int, eps: float = 1e-5):
         super().__init__()
-        self.bn = nn.BatchNorm2d(channels, affine=not num_classes)
+        self.bn = nn.BatchNorm2d(channels, eps=eps, affine=not num_classes)
         self.gain = nn.Embedding(num_classes, channels) if num_classes else None
         self.bias = nn.Embedding(num_classes, channels) if num_classes else None
 
@@ -103,16 +103,20 @@ class PlainGBlock(nn.Module):
 class WideDBlock(nn.Module):
     """BigGAN's wide D block: [ReLU]-3x3 (c_in -> c_out), ReLU-3x3, [avgpool]. The skip is a learned 1x1
     when the width changes or the block downsamples, applied before the pooling with pre-activation and
-    after it without (the first block of a discriminator has no pre-activation)."""
+    after it without (the first block of a discriminator has no pre-activation). relu_skip: with
+    pre-activation the skip reads ReLU(x) too, as StudioGAN's big_resnet (its in-place ReLU rewrites x)."""
 
-    def __init__(self, c_in: int, c_out: int, downsample: bool, preactivation: bool, use_sn: bool):
+    def __init__(self, c_in: int, c_out: int, downsample: bool, preactivation: bool, use_sn: bool,
+                 relu_skip: bool = False):
         super().__init__()
         self.downsample, self.preactivation = downsample, preactivation
+        self.relu_skip = relu_skip and preactivation
         self.conv1 = sn(nn.Conv2d(c_in, c_out, 3, padding=1), use_sn)
         self.conv2 = sn(nn.Conv2d(c_out, c_out, 3, padding=1), use_sn)
         self.skip = sn(nn.Conv2d(c_in, c_out, 1), use_sn) if c_in != c_out or downsample else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(x) if self.relu_skip else x
         h = self.conv2(F.relu(self.conv1(F.relu(x) if self.preactivation else x)))
         pool = (lambda t: F.avg_pool2d(t, 2)) if self.downsample else (lambda t: t)
         conv = self.skip if self.skip is not None else (lambda t: t)
@@ -120,39 +124,70 @@ class WideDBlock(nn.Module):
         return pool(h) + skip
 
 
+G_CONDS = ("class", "hier")
+
+
 class BigGANGenerator(nn.Module):
     """z (whole) -> SN-linear -> 4x4, then one PlainGBlock per doubling; BN-ReLU-3x3-tanh.
     self_modulation (unconditional only): every BN is modulated by the whole z, as unetgan's
-    unconditional generator (BigGAN.py Generator with --unconditional)."""
+    unconditional generator (BigGAN.py Generator with --unconditional).
+    g_cond=hier: BigGAN-PyTorch's --G_shared --hier (its ImageNet models) and StudioGAN's big_resnet: z splits
+    into one chunk per block plus one for the stem, and each block's BNs read [shared class embedding, chunk]
+    through SN linears (the chunk alone when unconditional)."""
 
     def __init__(self, image_size: int = 32, channels: int = 3, num_classes: int = 0, ch: int = 64,
                  z_dim: int = 128, attn: int = 0, spectral_norm: bool = True, init: str = "normal",
-                 self_modulation: bool = False):
+                 self_modulation: bool = False, g_cond: str = "class", shared_dim: int = 128, bn_eps: float = 1e-5):
         super().__init__()
         _arch(image_size, "biggan")
         if self_modulation and num_classes:
             raise ValueError("biggan: self-modulation is for unconditional generators (conditional: false)")
+        if g_cond not in G_CONDS:
+            raise ValueError(f"unknown biggan g_cond '{g_cond}'; available: {', '.join(G_CONDS)}")
         self.self_modulation = self_modulation
         self.z_dim, self.num_classes, self.image_size, self.channels = z_dim, num_classes, image_size, channels
         arch = [m * ch for m in G_ARCH[image_size]]
-        self.stem = sn(nn.Linear(z_dim, arch[0] * 16), spectral_norm)
+        self.chunk = z_dim // len(arch) if g_cond == "hier" else 0   # len(arch) - 1 blocks and the stem
+        if self.chunk and z_dim % len(arch):
+            raise ValueError(f"biggan g_cond=hier splits z into {len(arch)} chunks at {image_size} px: "
+                             f"z_dim={z_dim} is not a multiple of {len(arch)}")
+        self.shared = nn.Embedding(num_classes, shared_dim) if self.chunk and num_classes else None   # no SN (BigGAN)
+        self.stem = sn(nn.Linear(self.chunk or z_dim, arch[0] * 16), spectral_norm)
         self.blocks = nn.ModuleList()
-        norm = (lambda c: SelfModulatedBatchNorm2d(c, z_dim)) if self_modulation else (lambda c: ClassBatchNorm2d(c, num_classes))
+        if self.chunk:
+            cond = self.chunk + (shared_dim if num_classes else 0)
+            norm = (lambda c: ConditionalBatchNorm2d(c, cond, spectral_norm, bn_eps))
+        elif self_modulation:
+            norm = (lambda c: SelfModulatedBatchNorm2d(c, z_dim))
+        else:
+            norm = (lambda c: ClassBatchNorm2d(c, num_classes, bn_eps))
         for i, (c_in, c_out) in enumerate(zip(arch[:-1], arch[1:])):
             self.blocks.append(PlainGBlock(c_in, c_out, norm, spectral_norm))
             if 8 << i == attn:
                 self.blocks.append(SelfAttention(c_out, spectral_norm))
         if attn and not any(isinstance(b, SelfAttention) for b in self.blocks):
             raise ValueError(f"biggan: g_attn={attn} is not a resolution of this generator (8 to {image_size}, or 0)")
-        self.out = nn.Sequential(nn.BatchNorm2d(arch[-1]), nn.ReLU(),
+        self.out = nn.Sequential(nn.BatchNorm2d(arch[-1], eps=bn_eps), nn.ReLU(),
                                  sn(nn.Conv2d(arch[-1], channels, 3, padding=1), spectral_norm), nn.Tanh())
         init_weights(self, init)
 
+    def conditions(self, z: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, list]:
+        """(the stem's input, what each residual block's BNs read)."""
+        if not self.chunk:
+            return z, [z if self.self_modulation else y] * len(self.blocks)
+        first, *rest = z.split(self.chunk, 1)
+        e = self.shared(y) if self.shared is not None else None
+        return first, [c if e is None else torch.cat([e, c], 1) for c in rest]
+
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # -> (B, C, H, W)
-        h = self.stem(z).view(len(z), -1, 4, 4)
-        cond = z if self.self_modulation else y
+        stem_in, conds = self.conditions(z, y)
+        h = self.stem(stem_in).view(len(z), -1, 4, 4)
+        k = 0
         for block in self.blocks:
-            h = block(h, cond) if isinstance(block, PlainGBlock) else block(h)
+            if isinstance(block, PlainGBlock):
+                h, k = block(h, conds[k]), k + 1
+            else:
+                h = block(h)
         return self.out(h)
 
 
@@ -160,12 +195,13 @@ class BigGANDiscriminator(nn.Module):
     """Wide DBlocks straight from the image (no stem), ReLU, global sum pooling, projection head."""
 
     def __init__(self, image_size: int = 32, channels: int = 3, num_classes: int = 0, ch: int = 64,
-                 attn: int = 0, spectral_norm: bool = True, init: str = "normal", minibatch_kernels: int = 0):
+                 attn: int = 0, spectral_norm: bool = True, init: str = "normal", minibatch_kernels: int = 0,
+                 relu_skip: bool = False):
         super().__init__()
         _arch(image_size, "biggan")
         widths, down = PLAIN_D_ARCH[image_size]
         widths = [m * ch for m in widths]
-        stages = [([WideDBlock(c_in, c_out, down[i], i > 0, spectral_norm)], c_out, down[i])
+        stages = [([WideDBlock(c_in, c_out, down[i], i > 0, spectral_norm, relu_skip)], c_out, down[i])
                   for i, (c_in, c_out) in enumerate(zip([channels] + widths[:-1], widths))]
         self.blocks = d_blocks(stages, image_size, attn, spectral_norm, "biggan: ")
         self.features_dim = widths[-1]
@@ -182,10 +218,12 @@ class BigGANDiscriminator(nn.Module):
 
 
 @MODELS.register("biggan", tiny=dict(ch=4))
-def biggan(image_size: int, channels: int, num_classes: int = 0, *, conditional: bool, ch: int,
-           z_dim: int, g_attn: int, d_attn: int, spectral_norm: bool, init: str, minibatch_kernels: int):
+def biggan(image_size: int, channels: int, num_classes: int = 0, *, conditional: bool, ch: int, d_ch: int | None,
+           z_dim: int, g_cond: str, shared_dim: int, bn_eps: float, g_attn: int, d_attn: int, spectral_norm: bool,
+           init: str, minibatch_kernels: int, d_relu_skip: bool):
     """BigGAN (not deep), BigGAN-PyTorch's CIFAR model: G 4.30M / D 4.21M parameters at ch 64, 32 px, 10 classes."""
     classes = num_classes if conditional else 0
-    g = BigGANGenerator(image_size, channels, classes, ch, z_dim, g_attn, spectral_norm, init)
-    d = BigGANDiscriminator(image_size, channels, classes, ch, d_attn, True, init, minibatch_kernels)
+    g = BigGANGenerator(image_size, channels, classes, ch, z_dim, g_attn, spectral_norm, init, g_cond=g_cond,
+                        shared_dim=shared_dim, bn_eps=bn_eps)
+    d = BigGANDiscriminator(image_size, channels, classes, d_ch or ch, d_attn, True, init, minibatch_kernels, d_relu_skip)
     return g, d

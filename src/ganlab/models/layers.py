@@ -45,9 +45,9 @@ def init_weights(module: nn.Module, kind: str = "ortho") -> None:
 class ConditionalBatchNorm2d(nn.Module):
     """BN without affine terms, then out = BN(x) * (1 + W_gamma c) + W_beta c for a vector c (B, cond_dim)."""
 
-    def __init__(self, channels: int, cond_dim: int, use_sn: bool = True):
+    def __init__(self, channels: int, cond_dim: int, use_sn: bool = True, eps: float = 1e-5):
         super().__init__()
-        self.bn = nn.BatchNorm2d(channels, affine=False)
+        self.bn = nn.BatchNorm2d(channels, eps=eps, affine=False)
         self.gain = sn(nn.Linear(cond_dim, channels, bias=False), use_sn)
         self.bias = sn(nn.Linear(cond_dim, channels, bias=False), use_sn)
 
