@@ -26,6 +26,14 @@ TINY = ["progress=false", "train.steps=2", "train.batch_size=8", "train.log_ever
 TINY_DCGAN = [f"model.{k}={v}" for k, v in MODELS.info("dcgan")["tiny"].items()]
 
 
+def scoring(**overrides):
+    """The evaluation settings of conf/eval/default.yaml (where their values live), with `overrides`."""
+    from omegaconf import OmegaConf
+
+    from ganlab.metrics.evaluator import Scoring
+    return Scoring.of(OmegaConf.load(CONF_DIR / "eval" / "default.yaml"), **overrides)
+
+
 def tiny_model_settings(model: str, overrides: list[str]) -> dict:
     """The smallest settings `model` declares where it registers (models/base.py), except keys the
     overrides set themselves."""

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 
-from conftest import TINY, TINY_DCGAN, compose_cfg, run
+from conftest import TINY, TINY_DCGAN, compose_cfg, run, scoring
 from ganlab.cli import evaluate as evaluate_cli
 from ganlab.cli import sample as sample_cli
 from ganlab.cli.build import resolve_extractors
@@ -89,7 +89,7 @@ class Copier(nn.Module):
 
 def test_memorization_flags_a_generator_that_copies_its_training_images(tmp_path):
     train, held_out = digits(16, "train"), digits(16, "test")
-    ev = Evaluator(digits_extractor(), train, metrics=["memorization"], num_samples=300, cache_key="mem-train",
+    ev = Evaluator(digits_extractor(), train, scoring(metrics=["memorization"], num_samples=300), cache_key="mem-train",
                    out_dir=tmp_path / "eval", sampler=GSampler("running", 100))
     copy = ev.evaluate(Copier(train.images), step=7)
     fresh = ev.evaluate(Copier(held_out.images))
@@ -264,7 +264,7 @@ class ClassCopier(nn.Module):
 
 def test_class_acc_and_class_recall_tell_wrong_classes_and_one_image_per_class_apart():
     train, held_out = digits(16, "train"), digits(16, "test")
-    ev = Evaluator(digits_extractor(), train, metrics=["class_acc", "class_recall", "pr"], num_samples=500,
+    ev = Evaluator(digits_extractor(), train, scoring(metrics=["class_acc", "class_recall", "pr"], num_samples=500),
                    cache_key="class-train", sampler=GSampler("running", 100))
     good = ev.evaluate(ClassCopier(held_out.images, held_out.labels))
     wrong = ev.evaluate(ClassCopier(held_out.images, held_out.labels, shift=1))
@@ -276,10 +276,10 @@ def test_class_acc_and_class_recall_tell_wrong_classes_and_one_image_per_class_a
 
 def test_class_metrics_are_skipped_for_an_unconditional_g_and_refused_without_a_classifier():
     train = digits(16, "train")
-    ev = Evaluator(digits_extractor(), train, metrics=["fid", "class_acc", "class_recall"], num_samples=100,
+    ev = Evaluator(digits_extractor(), train, scoring(metrics=["fid", "class_acc", "class_recall"], num_samples=100),
                    cache_key="class-train", sampler=GSampler("running", 100))
     assert not {"class_acc", "class_recall"} & set(ev.evaluate(Copier(train.images)))
     ext = digits_extractor()
     ext.classes = 0
     with pytest.warns(UserWarning, match="not a classifier of this data set's classes; class_acc skipped"):
-        assert "class_acc" not in Evaluator(ext, train, metrics=["fid", "class_acc"], num_samples=10).metrics
+        assert "class_acc" not in Evaluator(ext, train, scoring(metrics=["fid", "class_acc"], num_samples=10)).metrics

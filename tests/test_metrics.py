@@ -9,14 +9,15 @@ import torch
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 from torch_fidelity.metric_isc import isc_features_to_metric
 
-from conftest import run
+from conftest import run, scoring
 from ganlab.cli import evaluate as evaluate_cli
 from ganlab.cli import sample as sample_cli
 from ganlab.data.base import ImageSet
 from ganlab.data.digits import digits
 from ganlab.metrics.domain import digits_extractor
-from ganlab.metrics.evaluator import Evaluator, fid_from_features
+from ganlab.metrics.evaluator import Evaluator
 from ganlab.metrics.extractors import Extractor
+from ganlab.metrics.reference import fid_from_features
 from ganlab.models.dcgan import DCGANGenerator
 from ganlab.registry import EXTRACTORS
 
@@ -65,10 +66,10 @@ def test_reference_features_are_cached_and_protocol_recorded():
     ext = CountingExtractor("digits", digits_ext.fidelity, "cpu", None, weights=digits_ext.weights,
                             resize="bilinear-antialias-32", classes=10, accuracy=digits_ext.accuracy)
     g = DCGANGenerator(z_dim=8, image_size=16, channels=1, width=4, num_classes=10)
-    ev = Evaluator(ext, ref, num_samples=100, kid_subset_size=50, cache_key="test-cache", device="cpu")
+    ev = Evaluator(ext, ref, scoring(num_samples=100, kid_subset_size=50), cache_key="test-cache", device="cpu")
     first = ev.evaluate(g, None)
     assert CountingExtractor.calls == len(ref) + 100
-    ev2 = Evaluator(ext, ref, num_samples=100, kid_subset_size=50, cache_key="test-cache", device="cpu")
+    ev2 = Evaluator(ext, ref, scoring(num_samples=100, kid_subset_size=50), cache_key="test-cache", device="cpu")
     ev2.evaluate(g, None)
     assert CountingExtractor.calls == len(ref) + 200          # no second pass over the real images
     import torch_fidelity
@@ -84,6 +85,16 @@ def test_reference_features_are_cached_and_protocol_recorded():
     assert real["fid"] < first["fid"] / 5 and real["precision"] > first["precision"] + 0.3
     lo, hi = first["fid_ci"]
     assert lo < hi and lo < first["fid"] * 1.5 and hi > first["fid"] * 0.8
+
+
+def test_scoring_given_images_records_their_own_protocol_and_leaves_the_evaluators_intact():
+    ref = digits(16, "all")
+    ev = Evaluator(digits_extractor(), ref, scoring(metrics=["fid"], num_samples=100, fid_ci=0), cache_key="test-cache")
+    before = dict(ev.protocol)
+    out = ev.evaluate_images(ref.images[::2])
+    assert out["protocol"]["source"] == "images" and out["protocol"]["num_samples"] == len(ref.images[::2])
+    assert not any(k.startswith("g_") for k in out["protocol"]) and out["fid"] < 100
+    assert ev.protocol == before and ev.evaluate(DCGANGenerator(z_dim=8, image_size=16, channels=1, width=4))["protocol"] == before
 
 
 class RealDigits(torch.nn.Module):
@@ -102,7 +113,7 @@ class RealDigits(torch.nn.Module):
 
 def test_conditional_sampling_is_class_balanced():
     g = DCGANGenerator(z_dim=8, image_size=16, channels=1, width=4, num_classes=10)
-    ev = Evaluator(digits_extractor(), digits(16), num_samples=30)
+    ev = Evaluator(digits_extractor(), digits(16), scoring(num_samples=30))
     z, labels = ev.sampler.noise(30, g, ev.seed)
     assert z.shape == (30, 8) and torch.bincount(labels).tolist() == [3] * 10
 
@@ -121,8 +132,8 @@ def test_inception_path_runs_offline_from_a_local_weights_file(tmp_path):
     ext = EXTRACTORS.build("inception", device="cpu", inception_weights=str(weights))
     test = digits(16, "test")
     few = ImageSet(test.images[:24], test.labels[:24], 10, "digits[test][:24]")   # Inception at 299 px is slow on CPU
-    ev = Evaluator(ext, few, metrics=["fid", "is", "kid"], num_samples=12, kid_subset_size=10,
-                   batch_size=12, cache_key="inception-plumbing", fid_ci=0)   # no 2048-d bootstrap on CPU
+    ev = Evaluator(ext, few, scoring(metrics=["fid", "is", "kid"], num_samples=12, kid_subset_size=10, batch_size=12,
+                                   fid_ci=0), cache_key="inception-plumbing")   # no 2048-d bootstrap on CPU
     out = ev.evaluate(DCGANGenerator(z_dim=8, image_size=16, channels=1, width=4), None)
     assert np.isfinite(out["fid"]) and out["protocol"]["extractor"] == "inception"
 

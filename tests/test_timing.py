@@ -18,7 +18,7 @@ def test_summary_and_eval_lines_account_for_their_time(tmp_path, capsys):
     assert parts["train"] > 0 and parts["eval"] > 0 and parts["startup"] > 0
     assert sum(parts.values()) - parts["startup"] < wall     # the parts do not overlap
     line = json.loads((run_dir / "eval.jsonl").read_text().splitlines()[-1])
-    assert {"generate", "embed", "reference", "fid", "is", "kid", "pr", "dc", "class", "d_acc"} <= set(line["time_s"])
+    assert {"generate", "embed", "reference", "fid", "is", "kid", "pr", "dc", "class_acc", "class_recall", "d_acc"} <= set(line["time_s"])
     split = line["time_s"]                                    # the evaluation's own split sits inside its share
     assert sum(split.values()) <= parts["eval"] + 0.005 * len(split)   # (each part rounded to 0.01 s)
     out = tmp_path / "t.md"

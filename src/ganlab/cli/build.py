@@ -119,7 +119,7 @@ def build_evaluator(cfg: DictConfig, data, device, force: bool = False, run_dir:
     ev = validated(EvalSchema, cfg.get("eval"), "eval")
     if not ev.every and not force:
         return None, 0
-    from ganlab.metrics.evaluator import Evaluator
+    from ganlab.metrics.evaluator import Evaluator, Scoring
     name, kwargs = split_name(cfg.dataset, "dataset")
     if ev.reference not in ("train", "test"):
         raise ValueError(f"unknown eval.reference '{ev.reference}'; available: train, test")
@@ -138,14 +138,10 @@ def build_evaluator(cfg: DictConfig, data, device, force: bool = False, run_dir:
     ema = train_settings(cfg).ema.enabled
     protocol = {"reference": f"{name}:{ev.reference}", "ema": ema}
     data_key = json.dumps(plain(cfg.dataset), sort_keys=True)
-    evaluator = Evaluator(ext, reference, list(ev.metrics), ev.num_samples, ev.batch_size, device, protocol,
-                          cache_key=data_key + ev.reference, reference_stats=ev.reference_stats,
-                          kid_subset_size=ev.kid_subset_size, isc_splits=ev.isc_splits,
-                          sampler=build_sampler(cfg, device), pr_extractor=pr_ext,
+    evaluator = Evaluator(ext, reference, Scoring.of(ev, metrics=list(ev.metrics)), sampler=build_sampler(cfg, device),
+                          pr_extractor=pr_ext, device=device, protocol=protocol, cache_key=data_key + ev.reference,
                           train_set=data if reference is not data else None, train_cache_key=data_key + "train",
-                          seed=ev.seed, fid_ci=ev.fid_ci, fid_ci_resamples=ev.fid_ci_resamples, dc_k=ev.dc_k,
-                          mem_percentile=ev.mem_percentile, out_dir=Path(run_dir) / "eval" if run_dir else None,
-                          ranks=ranks)
+                          out_dir=Path(run_dir) / "eval" if run_dir else None, ranks=ranks)
     return evaluator, ev.every
 
 

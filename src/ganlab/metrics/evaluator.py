@@ -10,10 +10,10 @@ protocol's hash, so runs evaluated differently are never compared as equal.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import warnings
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -26,36 +26,60 @@ from torch_fidelity.metric_prc import prc_features_to_metric
 
 from ganlab.data.base import ImageSet, resize_uint8, to_float, to_uint8
 from ganlab.data.folder import FolderFiles
-from ganlab.metrics.extractors import Extractor, cache_dir
+from ganlab.metrics.extractors import Extractor
 from ganlab.metrics.neighbours import density_coverage, fid_bootstrap, memorization
 from ganlab.metrics.protocol import fingerprint
+from ganlab.metrics.reference import ReferenceFeatures
 from ganlab.metrics.sampling import GSampler
 from ganlab.track.timing import Timer
 
-METRICS = ("fid", "is", "kid", "pr", "dc", "class_acc", "class_recall", "memorization", "d_acc")
+PR_NEIGHBOURHOOD = 3   # k of precision/recall (Kynkaanniemi et al. 2019; torch-fidelity's default)
 
 
-def fid_from_features(a: torch.Tensor, b: torch.Tensor) -> float:
-    return fid_statistics_to_metric(fid_features_to_statistics(a), fid_features_to_statistics(b), False)["frechet_inception_distance"]
+@dataclass(frozen=True)
+class Scoring:
+    """What an evaluation measures and how: the eval.* keys of conf/eval/default.yaml (the values live there)."""
+    metrics: list
+    num_samples: int
+    batch_size: int                 # the extractor's
+    seed: int                       # the noise of every evaluation
+    fid_ci: float                   # bootstrap interval level (0 = off)
+    fid_ci_resamples: int
+    kid_subset_size: int
+    isc_splits: int
+    dc_k: int
+    mem_percentile: float
+    reference_stats: str | None     # a precomputed .npz (mu, sigma) for FID
+
+    @classmethod
+    def of(cls, settings, **overrides) -> "Scoring":
+        """From any object with these attributes (the validated eval section)."""
+        return cls(**{**{f.name: getattr(settings, f.name) for f in fields(cls)}, **overrides})
+
+
+@dataclass
+class Sample:
+    """One evaluation's generated images (uint8), their extractor outputs and the reference, as the metrics read them."""
+    out: dict
+    fake: torch.Tensor
+    ref: dict
+    step: int
+    pr: tuple | None = None         # (generated, real) P/R features, once a metric has asked
 
 
 class Evaluator:
-    def __init__(self, extractor: Extractor, reference: ImageSet | FolderFiles, metrics: list[str] = METRICS,
-                 num_samples: int = 10000, batch_size: int = 250, device="cpu", protocol: dict | None = None,
-                 cache_key: str = "", reference_stats: str | None = None, kid_subset_size: int = 1000,
-                 isc_splits: int = 10, pr_neighborhood: int = 3,
-                 sampler: GSampler | None = None, pr_extractor: Extractor | None = None,
-                 train_set: ImageSet | FolderFiles | None = None, train_cache_key: str = "", seed: int = 0,
-                 fid_ci: float = 0.95, fid_ci_resamples: int = 200, dc_k: int = 5, mem_percentile: float = 5.0,
-                 out_dir: Path | None = None, ranks=None):
-        unknown = [m for m in metrics if m not in METRICS]
+    def __init__(self, extractor: Extractor, reference: ImageSet | FolderFiles, scoring: Scoring, *,
+                 sampler: GSampler | None = None, pr_extractor: Extractor | None = None, device="cpu",
+                 protocol: dict | None = None, cache_key: str = "", train_set: ImageSet | FolderFiles | None = None,
+                 train_cache_key: str = "", out_dir: Path | None = None, ranks=None):
+        unknown = [m for m in scoring.metrics if m not in METRICS]
         if unknown:
             raise ValueError(f"unknown eval.metrics {unknown}; available: {', '.join(METRICS)}")
-        if num_samples < 2:
-            raise ValueError(f"eval.num_samples must be at least 2, got {num_samples}")
-        if not 0 <= fid_ci < 1:
-            raise ValueError(f"eval.fid_ci must be a level in [0, 1) (0 = off), got {fid_ci}")
-        metrics = list(metrics)
+        if scoring.num_samples < 2:
+            raise ValueError(f"eval.num_samples must be at least 2, got {scoring.num_samples}")
+        if not 0 <= scoring.fid_ci < 1:
+            raise ValueError(f"eval.fid_ci must be a level in [0, 1) (0 = off), got {scoring.fid_ci}")
+        metrics = list(scoring.metrics)
         if "is" in metrics and not extractor.fidelity.features_list[1:]:
             warnings.warn(f"eval.metrics has 'is' but extractor '{extractor.name}' gives no class logits; IS skipped", stacklevel=2)
             metrics.remove("is")
@@ -66,57 +90,32 @@ class Evaluator:
         if "class_recall" in metrics and getattr(reference, "labels", None) is None:
             warnings.warn("eval.metrics has 'class_recall' but the reference set has no labels; class_recall skipped", stacklevel=2)
             metrics.remove("class_recall")
+        self.scoring = s = Scoring.of(scoring, metrics=metrics)
         self.extractor, self.reference, self.metrics = extractor, reference, metrics
         self.pr_extractor = pr_extractor or extractor
         self.train_set, self.train_cache_key = train_set, train_cache_key
-        self.num_samples, self.batch_size, self.device = num_samples, batch_size, torch.device(device)
-        self.reference_stats, self.kid_subset_size = reference_stats, kid_subset_size
-        self.isc_splits, self.pr_neighborhood, self.seed = isc_splits, pr_neighborhood, seed
-        self.fid_ci, self.fid_ci_resamples, self.dc_k, self.mem_percentile = fid_ci, fid_ci_resamples, dc_k, mem_percentile
+        self.num_samples, self.batch_size, self.seed = s.num_samples, s.batch_size, s.seed
+        self.device = torch.device(device)
         self.sampler = sampler or GSampler(device=device)
         self.out_dir = Path(out_dir) if out_dir else None
         self.cache_key = cache_key
         self.ranks = ranks if ranks is not None and ranks.active else None   # train/distributed.py's Dist
-        extra = dict(protocol or {})
+        self.features_of = ReferenceFeatures(s.batch_size)
         self.protocol = {"extractor": extractor.name, "weights": extractor.weights, "resize": extractor.resize,
                          **({"extractor_accuracy": round(extractor.accuracy, 4)} if extractor.accuracy is not None else {}),
-                         "num_samples": num_samples, "reference_n": len(reference),
+                         "num_samples": s.num_samples, "reference_n": len(reference),
                          **({"pr_features": self.pr_extractor.name} if {"pr", "dc"} & set(metrics) else {}),
-                         **self.sampler.protocol(), "torch_fidelity": torch_fidelity.__version__, **extra}
-        self._cache: dict[str, dict] = {}
-
-    # ---- reference ------------------------------------------------------------------------------
-    def features_of(self, dataset, extractor: Extractor, key: str) -> dict:
-        """Features of a whole dataset under an extractor, cached on disk; plus its split-half FID floor."""
-        ident = json.dumps([key, extractor.name, extractor.weights, [len(dataset), dataset.channels, dataset.image_size]],
-                           sort_keys=True)
-        if ident in self._cache:
-            return self._cache[ident]
-        path = cache_dir() / f"reference-{hashlib.sha1(ident.encode()).hexdigest()[:16]}.pt"
-        if path.is_file():
-            ref = torch.load(path, weights_only=True)
-        else:
-            out = extractor(dataset.chunks(self.batch_size))
-            feats = out["features"]
-            half = torch.randperm(len(feats), generator=torch.Generator().manual_seed(0))
-            a, b = feats[half[: len(feats) // 2]], feats[half[len(feats) // 2:]]
-            ref = {"features": feats.float(), "fid_floor": fid_from_features(a, b) if len(feats) >= 4 else float("nan")}
-            if out["logits"] is not None:
-                ref["logits"] = out["logits"].float()
-            from ganlab.train.checkpoint import save_atomic
-            save_atomic(ref, path)
-        self._cache[ident] = ref
-        return ref
+                         **self.sampler.protocol(), "torch_fidelity": torch_fidelity.__version__, **(protocol or {})}
 
     def reference_features(self) -> dict:
         ref = dict(self.features_of(self.reference, self.extractor, self.cache_key))
         ref["stats"] = fid_features_to_statistics(ref["features"].double())
-        if self.reference_stats:
-            npz = np.load(self.reference_stats)
+        if self.scoring.reference_stats:
+            npz = np.load(self.scoring.reference_stats)
             ref["stats"] = {"mu": npz["mu"].astype(np.float64), "sigma": npz["sigma"].astype(np.float64)}
         return ref
 
-    # ---- metrics -----------------------------------------------------------------------------------
+    # ---- an evaluation ----------------------------------------------------------------------------
     def evaluate(self, g: nn.Module, d: nn.Module | None = None, step: int = 0) -> dict:
         """With several ranks, each samples its slice of the same seeded noise and embeds it; rank 0
         gathers the features (and the images, for the memorization pairs), scores, and shares the result."""
@@ -147,10 +146,10 @@ class Evaluator:
         return {**result, "time_s": timer.rounded(), "protocol": self.protocol, "protocol_hash": fingerprint(self.protocol)}
 
     def evaluate_images(self, images: torch.Tensor, step: int = 0) -> dict:
-        """Score given uint8 images (N, C, H, W), e.g. someone else's samples, under this protocol."""
-        self.protocol = {k: v for k, v in self.protocol.items() if not k.startswith("g_") and k not in ("ema", "truncation")}
-        self.protocol.update(num_samples=len(images), source="images")
-        return {**self.score(images, step), "protocol": self.protocol, "protocol_hash": fingerprint(self.protocol)}
+        """Score given uint8 images (N, C, H, W), e.g. someone else's samples, under this protocol (less G's part)."""
+        protocol = {k: v for k, v in self.protocol.items() if not k.startswith("g_") and k not in ("ema", "truncation")}
+        protocol.update(num_samples=len(images), source="images")
+        return {**self.score(images, step), "protocol": protocol, "protocol_hash": fingerprint(protocol)}
 
     def score(self, fake: torch.Tensor, step: int = 0) -> dict:
         timer = Timer()
@@ -166,97 +165,94 @@ class Evaluator:
         return out
 
     def metrics_from(self, out: dict, fake: torch.Tensor, step: int = 0, timer: Timer | None = None) -> dict:
-        """The metrics of the generated images `fake` (uint8), embedded as `out`, against the reference;
-        `timer` collects each metric's seconds (the evaluation line's time_s)."""
+        """The metrics of the generated images `fake` (uint8), embedded as `out`, against the reference, each
+        from its entry in SCORES; `timer` collects each one's seconds (the evaluation line's time_s)."""
         timer = timer or Timer()
         with timer("reference"):
-            ref = self.reference_features()
-        feats, real = out["features"], ref["features"].double()
+            sample = Sample(out, fake, self.reference_features(), step)
         result: dict = {}
-        with timer("fid"):
-            result.update(self.fid(feats, ref))
-        if "is" in self.metrics:
-            with timer("is"):
-                isc = isc_features_to_metric(out["logits"], splits=self.isc_splits)
-            result["is_mean"], result["is_std"] = isc["inception_score_mean"], isc["inception_score_std"]
-        if "kid" in self.metrics:
-            with timer("kid"):
-                m = min(self.kid_subset_size, len(feats), len(real))
-                kid = kid_features_to_metric(feats, real, kid_subsets=100, kid_subset_size=m, kid_degree=3,
-                                             kid_gamma=None, kid_coef0=1, kid_kernel="poly", rng_seed=2020, verbose=False)
-            result["kid"], result["kid_std"] = kid["kernel_inception_distance_mean"], kid["kernel_inception_distance_std"]
-        if {"pr", "dc"} & set(self.metrics):
-            with timer("reference"):
-                pr_fake, pr_real = self.pr_features(out, ref)
-            if "pr" in self.metrics:
-                with timer("pr"):
-                    pr = self.prc(pr_fake, pr_real)
-                result["precision"], result["recall"] = pr["precision"], pr["recall"]
-            if "dc" in self.metrics:
-                with timer("dc"):
-                    result.update(density_coverage(pr_real, pr_fake, self.dc_k))
-        if "labels" in out:
-            with timer("class"):
-                result.update(self.class_metrics(out, ref))
-        if "memorization" in self.metrics:
-            with timer("memorization"):
-                result.update(self.memorization(fake, feats, step))
+        for name in self.metrics:
+            if name in SCORES and (name not in CONDITIONAL or "labels" in out):
+                with timer(name):
+                    result.update(SCORES[name](self, sample))
         return result
 
-    def pr_features(self, out: dict, ref: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """(generated, real) features for precision/recall, density/coverage and class_recall: the P/R
-        extractor's when it is not the FID one, else the FID features."""
-        if "pr_features" in out:
-            return out["pr_features"], self.features_of(self.reference, self.pr_extractor, self.cache_key)["features"]
-        return out["features"], ref["features"].double()
-
-    def prc(self, fake: torch.Tensor, real: torch.Tensor) -> dict:
-        """torch-fidelity's precision/recall (k = pr_neighborhood), batched: 50k x 50k distances do not fit."""
-        return prc_features_to_metric(fake.float(), real.float(), prc_neighborhood=self.pr_neighborhood,
-                                      prc_batch_size=5000, save_cpu_ram=True, verbose=False)
-
-    def fid(self, feats: torch.Tensor, ref: dict) -> dict:
+    # ---- the metrics, each from a Sample -----------------------------------------------------------
+    def fid(self, s: Sample) -> dict:
         """FID against the reference statistics, its split-half floor and its bootstrap interval."""
-        result: dict = {}
-        if "fid" in self.metrics:
-            result["fid"] = fid_statistics_to_metric(fid_features_to_statistics(feats), ref["stats"], False)["frechet_inception_distance"]
-            result["fid_floor"] = float(ref["fid_floor"])
-            if self.fid_ci:
-                result["fid_ci"] = list(fid_bootstrap(feats, ref["stats"]["mu"], ref["stats"]["sigma"], self.fid_ci_resamples,
-                                                      self.fid_ci, self.seed, self.device))
-                result["fid_ci_level"] = self.fid_ci
+        feats, ref, sc = s.out["features"], s.ref, self.scoring
+        result = {"fid": fid_statistics_to_metric(fid_features_to_statistics(feats), ref["stats"], False)["frechet_inception_distance"],
+                  "fid_floor": float(ref["fid_floor"])}
+        if sc.fid_ci:
+            result["fid_ci"] = list(fid_bootstrap(feats, ref["stats"]["mu"], ref["stats"]["sigma"], sc.fid_ci_resamples,
+                                                  sc.fid_ci, self.seed, self.device))
+            result["fid_ci_level"] = sc.fid_ci
         return result
 
-    def class_metrics(self, out: dict, ref: dict) -> dict:
-        """For samples drawn for class out["labels"] (N,): class_acc, the share the extractor's classifier
-        assigns to that class; class_recall, P/R recall of each class's samples against the reals of that
-        class (in the P/R features), averaged over classes: low when G draws one image per class, however
-        good the images (a whole-set recall hides that when the classes differ from one another)."""
-        labels, result = out["labels"], {}
-        if "class_acc" in self.metrics:
-            result["class_acc"] = (out["logits"].argmax(1) == labels).double().mean().item()
-        if "class_recall" in self.metrics:
-            fake, real = self.pr_features(out, ref)
-            real_labels = self.reference.labels
-            recalls = []
-            for c in labels.unique().tolist():
-                f, r = fake[labels == c], real[real_labels == c]
-                if len(f) > self.pr_neighborhood and len(r) > self.pr_neighborhood:
-                    recalls.append(self.prc(f, r)["recall"])
-            result["class_recall"] = float(np.mean(recalls)) if recalls else float("nan")
-        return result
+    def inception_score(self, s: Sample) -> dict:
+        isc = isc_features_to_metric(s.out["logits"], splits=self.scoring.isc_splits)
+        return {"is_mean": isc["inception_score_mean"], "is_std": isc["inception_score_std"]}
 
-    def memorization(self, fake: torch.Tensor, feats: torch.Tensor, step: int) -> dict:
+    def kid(self, s: Sample) -> dict:
+        feats, real = s.out["features"], s.ref["features"].double()
+        m = min(self.scoring.kid_subset_size, len(feats), len(real))
+        kid = kid_features_to_metric(feats, real, kid_subsets=100, kid_subset_size=m, kid_degree=3,
+                                     kid_gamma=None, kid_coef0=1, kid_kernel="poly", rng_seed=2020, verbose=False)
+        return {"kid": kid["kernel_inception_distance_mean"], "kid_std": kid["kernel_inception_distance_std"]}
+
+    def precision_recall(self, s: Sample) -> dict:
+        pr = self.prc(*self.pr_features(s))
+        return {"precision": pr["precision"], "recall": pr["recall"]}
+
+    def density_coverage(self, s: Sample) -> dict:
+        fake, real = self.pr_features(s)
+        return density_coverage(real, fake, self.scoring.dc_k)
+
+    def class_acc(self, s: Sample) -> dict:
+        """The share of samples drawn for class y that the extractor's classifier assigns to y."""
+        return {"class_acc": (s.out["logits"].argmax(1) == s.out["labels"]).double().mean().item()}
+
+    def class_recall(self, s: Sample) -> dict:
+        """P/R recall of each class's samples against the reals of that class (in the P/R features), averaged
+        over classes: low when G draws one image per class, however good the images (a whole-set recall
+        hides that when the classes differ from one another)."""
+        (fake, real), labels, real_labels = self.pr_features(s), s.out["labels"], self.reference.labels
+        recalls = []
+        for c in labels.unique().tolist():
+            f, r = fake[labels == c], real[real_labels == c]
+            if len(f) > PR_NEIGHBOURHOOD and len(r) > PR_NEIGHBOURHOOD:
+                recalls.append(self.prc(f, r)["recall"])
+        return {"class_recall": float(np.mean(recalls)) if recalls else float("nan")}
+
+    def memorization(self, s: Sample) -> dict:
         train = self.train_set if self.train_set is not None else self.reference
         key = self.train_cache_key if self.train_set is not None else self.cache_key
-        mem = memorization(self.features_of(train, self.extractor, key)["features"], feats, self.mem_percentile)
+        mem = memorization(self.features_of(train, self.extractor, key)["features"], s.out["features"],
+                           self.scoring.mem_percentile)
         out = {k: mem[k] for k in ("mem_fraction", "mem_median_ratio", "mem_threshold")}
         if self.out_dir is not None:
             closest = mem["distances"].argsort()[:16]
-            pairs = self.pair_images(fake[closest], train.take(mem["nearest"][closest])[0])
+            pairs = self.pair_images(s.fake[closest], train.take(mem["nearest"][closest])[0])
             from ganlab.track.images import save_grid
-            out["mem_pairs_png"] = str(save_grid(pairs, self.out_dir / f"memorization_step_{step:07d}.png", 8))
+            out["mem_pairs_png"] = str(save_grid(pairs, self.out_dir / f"memorization_step_{s.step:07d}.png", 8))
         return out
+
+    # ---- helpers -------------------------------------------------------------------------------------
+    def pr_features(self, s: Sample) -> tuple[torch.Tensor, torch.Tensor]:
+        """(generated, real) features for precision/recall, density/coverage and class_recall: the P/R
+        extractor's when it is not the FID one, else the FID features."""
+        if s.pr is None:
+            if "pr_features" in s.out:
+                s.pr = s.out["pr_features"], self.features_of(self.reference, self.pr_extractor, self.cache_key)["features"]
+            else:
+                s.pr = s.out["features"], s.ref["features"].double()
+        return s.pr
+
+    @staticmethod
+    def prc(fake: torch.Tensor, real: torch.Tensor) -> dict:
+        """torch-fidelity's precision/recall, batched: 50k x 50k distances do not fit."""
+        return prc_features_to_metric(fake.float(), real.float(), prc_neighborhood=PR_NEIGHBOURHOOD,
+                                      prc_batch_size=5000, save_cpu_ram=True, verbose=False)
 
     @staticmethod
     def pair_images(fake: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
@@ -286,3 +282,12 @@ class Evaluator:
         return {"d_accuracy": (tp + tn) / (2 * len(idx)),
                 "d_precision": tp / (tp + fp) if tp + fp else 0.0,
                 "d_recall": tp / (tp + fn) if tp + fn else 0.0}
+
+
+# eval.metrics name -> how it is scored from a Sample. d_acc is not here: it asks D, in Evaluator.evaluate.
+SCORES: dict[str, Callable[[Evaluator, Sample], dict]] = {
+    "fid": Evaluator.fid, "is": Evaluator.inception_score, "kid": Evaluator.kid, "pr": Evaluator.precision_recall,
+    "dc": Evaluator.density_coverage, "class_acc": Evaluator.class_acc, "class_recall": Evaluator.class_recall,
+    "memorization": Evaluator.memorization}
+CONDITIONAL = ("class_acc", "class_recall")   # scored only for samples drawn with labels
+METRICS = (*SCORES, "d_acc")
