@@ -106,10 +106,11 @@ class AttentionUNetGenerator(nn.Module):
 @MODELS.register("attention_wgan", tiny=dict(ch=4, d_ch=4, g_attn=0, d_attn=8))
 def attention_wgan(image_size: int, channels: int, num_classes: int = 0, *, conditional: bool, ch: int,
                    d_ch: int, z_dim: int, embed_dim: int, g_attn: int, d_attn: int,
-                   d_depth: int, init: str, minibatch_kernels: int):
+                   d_depth: int, d_block: str, init: str, minibatch_kernels: int):
     """Attention WGAN: an attention U-Net generator and a residual critic with self-attention and no
-    normalisation layers (BigGAN-deep's discriminator without spectral norm), for the gradient penalty."""
+    normalisation layers (BigGAN-deep's discriminator without spectral norm, with its bottleneck blocks or,
+    d_block=wide, BigGAN's two-conv blocks), for the gradient penalty."""
     classes = num_classes if conditional else 0
     g = AttentionUNetGenerator(image_size, channels, classes, ch, z_dim, embed_dim, g_attn, init)
-    d = BigGANDeepDiscriminator(image_size, channels, classes, d_ch, d_depth, d_attn, False, init, "deep", minibatch_kernels)
+    d = BigGANDeepDiscriminator(image_size, channels, classes, d_ch, d_depth, d_attn, False, init, d_block, minibatch_kernels)
     return g, d
