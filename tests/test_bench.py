@@ -1,5 +1,6 @@
 """ganlab-bench recipes: the preset suite's table, bar and grids (the suite itself is a benchmark, not a test)."""
 import json
+import re
 from argparse import Namespace
 
 import pytest
@@ -128,3 +129,15 @@ def test_the_prepared_gpu_bench_runs_tiny_on_the_cpu_and_fills_every_section(tmp
     assert not [e for part in ("speed", "long") for r in result[part] for e in r.get("errors", [])]
     md = (tmp_path / "gpu.md").read_text()
     assert md.startswith("# ganlab-bench gpu on CPU") and "| biggan_digits | 16 | 32 |" in md and "Failed cells" not in md
+
+
+def test_the_step_bench_prints_flops_against_the_peak_and_the_overhead_as_a_median_with_its_spread(capsys):
+    from ganlab.cli.bench import main
+    main(["step", "--recipes", "dcgan_digits", "--settings", "fp32", "--steps", "2", "--warmup", "1", "--repeats", "3",
+          "--override", "model.g_width=8", "--override", "model.d_width=8", "--override", "dataset.image_size=16"])
+    out = capsys.readouterr().out
+    assert re.search(r"fp32 matmul peak [\d.]+ GFLOP/s", out)
+    cells = [c.strip() for c in next(line for line in out.splitlines() if line.startswith("| dcgan_digits")).split("|")[1:-1]]
+    fp32, gflop, of_peak, overhead = float(cells[3]), float(cells[4]), float(cells[5].rstrip("%")), cells[6]
+    median, low, high = map(float, re.fullmatch(r"([\d.]+) \(([\d.]+)-([\d.]+)\)", overhead).groups())
+    assert fp32 > 0 and gflop > 0 and 0 < of_peak < 100 and low <= median <= high

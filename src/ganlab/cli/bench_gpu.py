@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from ganlab import CONF_DIR
-from ganlab.cli.bench_step import SETTINGS, fit_rate, recipe_cfg, scaling, sync
+from ganlab.cli.bench_step import SETTINGS, fit_rate, flops_per_image, matmul_peak, recipe_cfg, scaling
 from ganlab.track.jsonl import read_jsonl
 
 STUDIOGAN_BIGGAN_S_PER_100 = 41.0   # StudioGAN's CIFAR-10 BigGAN log: batch 64, 5 D steps, TITAN RTX, fp32
@@ -36,32 +36,6 @@ STUDIOGAN_BIGGAN_S_PER_100 = 41.0   # StudioGAN's CIFAR-10 BigGAN log: batch 64,
 
 def device_name(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-
-
-def matmul_peak(device: torch.device, dtype: torch.dtype, n: int, repeats: int) -> float:
-    """FLOP/s of an n x n matmul in `dtype`, best of `repeats` timed batches."""
-    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
-    a @ b
-    best = math.inf
-    for _ in range(repeats):
-        sync(device)
-        t = time.perf_counter()
-        for _ in range(5):
-            a @ b
-        sync(device)
-        best = min(best, (time.perf_counter() - t) / 5)
-    return 2 * n ** 3 / best
-
-
-def flops_per_image(trainer) -> float:
-    """FLOPs of one training iteration (D steps and G step, forward and backward) / real images it uses."""
-    from torch.utils.flop_counter import FlopCounterMode
-    counter = FlopCounterMode(display=False)
-    with counter:
-        trainer.s.steps = trainer.step + 1
-        trainer.fit()
-    s = trainer.s
-    return counter.get_total_flops() / (s.batch_size * s.n_critic * s.accum_d)
 
 
 def presets(tiny: bool, chosen: str = "") -> list[str]:

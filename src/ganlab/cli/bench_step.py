@@ -13,6 +13,8 @@ figure the trainer logs. Each measurement first runs warm-up iterations (compila
 from __future__ import annotations
 
 import json
+import math
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -70,8 +72,8 @@ def fit_rate(cfg, steps: int, warmup: int, run_dir: Path) -> tuple[float, object
     return trainer.last_row["img_s"], trainer
 
 
-def bare_rate(t, steps: int, warmup: int) -> float:
-    """The same modules and the same step as Trainer.d_step/g_step, written as a plain loop."""
+def bare_rate(t, steps: int, warmup: int, start: int = 0) -> float:
+    """The same modules and the same step as Trainer.d_step/g_step, written as a plain loop, from step `start`."""
     stats, s, hw = Stats(), t.s, t.hw   # no reader opened: reports cost nothing
 
     def run_d(x, y, side, ctx, augment=True, eager=False):
@@ -130,13 +132,51 @@ def bare_rate(t, steps: int, warmup: int) -> float:
             r.update(ctx)
 
     for i in range(warmup):
-        one(i)
+        one(start + i)
     sync(hw.device)
-    start = time.perf_counter()
+    t0 = time.perf_counter()
     for i in range(steps):
-        one(warmup + i)
+        one(start + warmup + i)
     sync(hw.device)
-    return s.batch_size * s.n_critic * s.accum_d * steps / (time.perf_counter() - start)
+    return s.batch_size * s.n_critic * s.accum_d * steps / (time.perf_counter() - t0)
+
+
+def overhead(trainer, steps: int, repeats: int) -> list[float]:
+    """Trainer.fit img/s over the bare loop's, `repeats` times, the two alternating on the same modules (so a
+    machine's drift hits both alike): one ratio per pair. The trainer has run its warm-up."""
+    ratios = []
+    for _ in range(repeats):
+        trainer.s.steps = trainer.step + steps
+        trainer.fit()
+        fit = trainer.last_row["img_s"]
+        ratios.append(fit / bare_rate(trainer, steps, 0, trainer.step))
+    return ratios
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype, n: int, repeats: int) -> float:
+    """FLOP/s of an n x n matmul in `dtype`, best of `repeats` timed batches."""
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    a @ b
+    best = math.inf
+    for _ in range(repeats):
+        sync(device)
+        t = time.perf_counter()
+        for _ in range(5):
+            a @ b
+        sync(device)
+        best = min(best, (time.perf_counter() - t) / 5)
+    return 2 * n ** 3 / best
+
+
+def flops_per_image(trainer) -> float:
+    """FLOPs of one training iteration (D steps and G step, forward and backward) / real images it uses."""
+    from torch.utils.flop_counter import FlopCounterMode
+    counter = FlopCounterMode(display=False)
+    with counter:
+        trainer.s.steps = trainer.step + 1
+        trainer.fit()
+    s = trainer.s
+    return counter.get_total_flops() / (s.batch_size * s.n_critic * s.accum_d)
 
 
 def sync(device) -> None:
@@ -173,10 +213,11 @@ def main(a) -> None:
         raise ValueError(f"unknown --settings {unknown}; available: {', '.join(SETTINGS)}")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     several = device == "cpu" or torch.cuda.device_count() >= 2
-    cols = [*settings, "bare fp32", "fit/bare", "1 rank", "2 ranks", "scaling"]
+    peak = matmul_peak(torch.device(device), torch.float32, 4096 if device == "cuda" else 1024, 5)
+    cols = [*settings, "GFLOP/img", "of peak", "fit/bare median (min-max)", "1 rank", "2 ranks", "scaling"]
     print(f"ganlab-bench step: {a.steps} timed iterations after {a.warmup} warm-up ones, {device}"
           f"{' ' + torch.cuda.get_device_name() if device == 'cuda' else f' ({torch.get_num_threads()} threads)'};"
-          f" img/s (real images through D)")
+          f" img/s (real images through D); fp32 matmul peak {peak / 1e9:.1f} GFLOP/s")
     print("| recipe | px | batch | " + " | ".join(cols) + " |")
     print("|---" * (3 + len(cols)) + "|")
     errors: list[str] = []
@@ -195,8 +236,10 @@ def main(a) -> None:
                     errors.append(f"{recipe} {name}: {type(e).__name__}: {str(e).strip().splitlines()[0][:200]}")
             if "fp32" in base:
                 rate, trainer = base["fp32"]
-                bare = bare_rate(trainer, a.steps, a.warmup)
-                cells += [f"{bare:.1f}", f"{rate / bare:.3f}"]
+                ratios = overhead(trainer, a.steps, a.repeats)
+                flops = flops_per_image(trainer)
+                cells += [f"{flops / 1e9:.3g}", f"{rate * flops / peak:.1%}",
+                          f"{statistics.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f})"]
                 if several and a.scaling:
                     cfg = recipe_cfg(recipe, [f"hardware.device={device}", *a.override])
                     one, two = scaling(cfg, a.steps, a.warmup, root)
@@ -204,11 +247,13 @@ def main(a) -> None:
                 else:
                     cells += ["-"] * 3
             else:
-                cells += ["-"] * 5
+                cells += ["-"] * 6
             cfg = recipe_cfg(recipe, list(a.override))
             print(f"| {recipe} | {cfg.dataset.image_size} | {cfg.train.batch_size} | " + " | ".join(cells) + " |",
                   flush=True)
     for line in errors:
         print("  failed:", line)
-    print("fit/bare: Trainer.fit img/s over a bare loop of the same step (1.0 = no overhead). scaling: 2-rank "
-          "img/s / (2 x 1-rank img/s), both in fresh processes (on the CPU each rank gets half the threads)")
+    print(f"GFLOP/img: FLOPs of one fp32 iteration (D steps and G step, forward and backward; torch.utils.flop_counter) "
+          f"per real image; of peak: the fp32 column's FLOP/s over the matmul peak above. fit/bare: Trainer.fit img/s "
+          f"over a bare loop of the same step (1.0 = no overhead), {a.repeats} alternating pairs of {a.steps} iterations. "
+          f"scaling: 2-rank img/s / (2 x 1-rank img/s), both in fresh processes (on the CPU each rank gets half the threads)")
