@@ -1,15 +1,11 @@
-"""ganlab-import: an official checkpoint -> a ganlab run directory that ganlab-sample, ganlab-evaluate and
-init_from=DIR read.
+"""ganlab-import: an official checkpoint -> a ganlab run directory for ganlab-sample, ganlab-evaluate, init_from.
 
-  ganlab-import --from biggan-pytorch G_ema.pth [--ema G_ema.pth] [--d D.pth] --model biggan \\
-      dataset=cifar10 model.ch=64 --out runs/biggan_c10
+  ganlab-import --from biggan-pytorch G.pth [--ema G_ema.pth] [--d D.pth] --model biggan dataset=cifar10 --out DIR
 
-The settings (model=..., dataset=..., key=value as for ganlab-train) must describe the official network: a
-tensor of another shape, or one left over, fails with the file and key. Settings no shape shows (StudioGAN's
-BatchNorm eps, its D's ReLU'd shortcut, BigGAN's class conditioning) are set from the source. A G file whose name says `ema`, or the
---ema file, becomes the checkpoint's EMA weights (what ganlab samples and evaluates). Without --d the run has
-no D weights (init_from=DIR then starts D afresh). The data's shape is recorded, so ganlab-sample works
-without the dataset's files; ganlab-evaluate needs them (or eval.reference_stats).
+The settings (key=value as for ganlab-train) must describe the official network; a tensor of another shape, or
+one left over, fails naming the file and key. Settings no shape shows (StudioGAN's BatchNorm eps and ReLU'd D
+shortcut, BigGAN's class conditioning) come from the source. A G file named *ema*, or --ema, gives the EMA
+weights; without --d the run has no D. The data's shape is recorded: ganlab-sample needs no dataset files.
 """
 from __future__ import annotations
 
@@ -33,10 +29,6 @@ from ganlab.importers.common import check_part, convert, read_state
 from ganlab.train import checkpoint as ckpt
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def shape_of(cfg, g_state: dict, arch) -> SimpleNamespace:
     """image_size from the config, channels and classes from the official G; checked against the dataset when
     its files are here."""
@@ -49,8 +41,11 @@ def shape_of(cfg, g_state: dict, arch) -> SimpleNamespace:
         raise ConfigError(f"the official G is class-conditional ({shape.num_classes} classes): set model.conditional=true")
     if not shape.num_classes and cfg.model.get("conditional", False):
         raise ConfigError("the official G is unconditional: set model.conditional=false")
+    local = cfg.copy()
+    if "download" in local.dataset:   # the check never downloads
+        local.dataset.download = False
     try:
-        data, _ = build_data(cfg)
+        data, _ = build_data(local)
     except FileNotFoundError:
         print(f"[ganlab-import] dataset '{cfg.dataset.name}' not found here: the shape is not checked against it")
         return shape
@@ -75,7 +70,7 @@ def with_implied(overrides: list[str], implied: dict, what: str) -> list[str]:
 
 def run(source: str, g_file: Path, model: str, overrides: list[str], out: Path, ema_file: Path | None = None,
         d_file: Path | None = None) -> Path:
-    """Convert and write OUT/.hydra/config.yaml and OUT/checkpoints/last.pt; -> the checkpoint path."""
+    """Read and check every file, convert, write the run directory; -> the checkpoint path."""
     if source not in SOURCES:
         raise ConfigError(f"unknown --from '{source}'; available: {', '.join(SOURCES)}")
     module = SOURCES[source]
@@ -87,21 +82,29 @@ def run(source: str, g_file: Path, model: str, overrides: list[str], out: Path, 
     read = {part: (lambda f, p=part: read_state(f, arch.g_file if p == "G" else arch.d_file, module.READ_KEY,
                                                 module.safe_globals()))
             for part in ("G", "D")}
-    g_state = read["G"](g_file)
-    check_part(g_state, arch, "G", str(g_file))
-    overrides = with_implied([f"model={model}", *overrides], arch.implied(g_state), f"{g_file} ({source})")
+    states = {k: read[part](f) for k, part, f in (("g", "G", g_file), ("ema", "G", ema_file), ("d", "D", d_file)) if f}
+    for k, f in (("g", g_file), ("ema", ema_file), ("d", d_file)):   # every file checked before any work
+        if k in states:
+            check_part(states[k], arch, "D" if k == "d" else "G", str(f))
+    overrides = with_implied([f"model={model}", *overrides], arch.implied(states["g"]), f"{g_file} ({source})")
     cfg = compose_config(overrides)
-    shape = shape_of(cfg, g_state, arch)
+    shape = shape_of(cfg, states["g"], arch)
     g, d = build_models(cfg, shape)
-    state = {"step": 0, "images_seen": 0, "g": convert(arch, g, g_state, "G", str(g_file)), "d": None, "ema": None}
+    state = {"step": 0, "images_seen": 0, "d": None, "ema": None, "g": convert(arch, g, states["g"], "G", str(g_file))}
     if ema_file is not None:
-        state["ema"] = convert(arch, g, read["G"](ema_file), "G", str(ema_file))
+        state["ema"] = convert(arch, g, states["ema"], "G", str(ema_file))
     elif "ema" in g_file.name.lower():
         state["ema"] = state["g"]
     if d_file is not None:
-        state["d"] = convert(arch, d, read["D"](d_file), "D", str(d_file))
-    files = {k: {"path": str(f.resolve()), "sha256": sha256(f)} for k, f in (("g", g_file), ("ema", ema_file), ("d", d_file)) if f}
+        state["d"] = convert(arch, d, states["d"], "D", str(d_file))
+    files = {k: {"path": str(f.resolve()), "sha256": hashlib.sha256(f.read_bytes()).hexdigest()}
+             for k, f in (("g", g_file), ("ema", ema_file), ("d", d_file)) if f}
     state.update(config=plain(cfg), shape=vars(shape), imported={"source": source, "model": model, "files": files})
+    return write_run(out, cfg, overrides, state)
+
+
+def write_run(out: Path, cfg, overrides: list[str], state: dict) -> Path:
+    """OUT/.hydra/{config,overrides}.yaml, OUT/import.json (where the weights came from), OUT/checkpoints/last.pt."""
     (out / ".hydra").mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, out / ".hydra" / "config.yaml")
     (out / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
