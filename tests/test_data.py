@@ -118,13 +118,14 @@ def test_random_fraction_is_exactly_augselfs_subset():
 def test_every_dataset_takes_a_fraction_with_one_implementation(tmp_path, classes, storage):
     from conftest import compose_cfg
     from ganlab.cli.build import build_data, build_evaluator
+    from ganlab.config import eval_settings
     cfg = compose_cfg(["dataset.fraction=0.1", "dataset.image_size=16"])
     data, _ = build_data(cfg)
     np.random.seed(0)
     keep = np.random.choice(1797, 180, replace=False)
     assert len(data) == 180 and torch.equal(data.images, digits(16).images[keep])
-    evaluator, _ = build_evaluator(compose_cfg(["dataset.fraction=0.1", "dataset.image_size=16", "eval.num_samples=10"]),
-                                   data, "cpu", force=True)
+    cfg = compose_cfg(["dataset.fraction=0.1", "dataset.image_size=16", "eval.num_samples=10"])
+    evaluator, _ = build_evaluator(cfg, eval_settings(cfg), data, "cpu", ema=False, force=True)
     assert len(evaluator.reference) == 1797          # FID against the whole training split
     cfg = compose_cfg(["dataset=imagefolder", f"dataset.root={classes}", "dataset.image_size=16",
                        "dataset.labels=folders", "dataset.fraction=0.5", "dataset.fraction_mode=stratified",

@@ -96,6 +96,10 @@ def validated(schema: type, node: DictConfig | dict | None, section: str):
         raise ConfigError(f"bad config in '{key}': {message}") from None
 
 
+def eval_settings(cfg: DictConfig) -> EvalSchema:
+    return validated(EvalSchema, cfg.get("eval"), "eval")
+
+
 def train_settings(cfg: DictConfig) -> TrainSettings:
     settings = validated(TrainSettings, cfg.get("train"), "train")
     settings.validate()

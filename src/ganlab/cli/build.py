@@ -16,7 +16,17 @@ import ganlab.regularizers  # noqa: F401
 import ganlab.track.tensorboard  # noqa: F401  (registers loggers)
 import ganlab.track.wandb  # noqa: F401
 from ganlab import CONF_DIR
-from ganlab.config import RESUME_KEYS, EvalSchema, HardwareSchema, plain, run_settings, split_name, train_settings, validated
+from ganlab.config import (
+    RESUME_KEYS,
+    EvalSchema,
+    HardwareSchema,
+    eval_settings,
+    plain,
+    run_settings,
+    split_name,
+    train_settings,
+    validated,
+)
 from ganlab.data.stream import batches_for
 from ganlab.data.subsets import FRACTION_KEYS, take_fraction
 from ganlab.errors import ConfigError
@@ -35,11 +45,17 @@ from ganlab.train.trainer import Parts, Trainer
 LOADER_KEYS = ("mirror",)   # dataset-group keys that configure the batch sampler, not the dataset
 
 
-def build_data(cfg: DictConfig, whole: bool = False):
-    """The training set (a seeded `fraction` of it unless `whole`) and the batch sampler's settings."""
+def dataset_section(cfg: DictConfig) -> tuple[str, dict, dict, dict]:
+    """The dataset group split once: (name, the dataset's own keys, the batch sampler's, the fraction's)."""
     name, kwargs = split_name(cfg.dataset, "dataset")
     loader = {k: kwargs.pop(k) for k in LOADER_KEYS if k in kwargs}
     fraction = {k: kwargs.pop(k) for k in FRACTION_KEYS if k in kwargs}
+    return name, kwargs, loader, fraction
+
+
+def build_data(cfg: DictConfig, whole: bool = False):
+    """The training set (a seeded `fraction` of it unless `whole`) and the batch sampler's settings."""
+    name, kwargs, loader, fraction = dataset_section(cfg)
     data = DATASETS.build(name, **kwargs)
     return (data if whole else take_fraction(data, **fraction)), loader
 
@@ -107,26 +123,25 @@ def resolve_extractors(ev, dataset_name: str) -> tuple[str, str]:
     return fid, pr
 
 
-def build_sampler(cfg: DictConfig, device):
+def build_sampler(ev: EvalSchema, device):
     """How G is sampled for evaluation, grids and ganlab-sample: the run's eval.g_mode and batch."""
     from ganlab.metrics.sampling import GSampler
-    ev = validated(EvalSchema, cfg.get("eval"), "eval")
     return GSampler(ev.g_mode, ev.g_batch_size, ev.g_standing_passes, ev.truncation, device)
 
 
-def build_evaluator(cfg: DictConfig, data, device, force: bool = False, run_dir: Path | None = None, ranks=None):
-    """The Evaluator for this config (None when eval.every is 0, unless forced), and eval.every."""
-    ev = validated(EvalSchema, cfg.get("eval"), "eval")
+def build_evaluator(cfg: DictConfig, ev: EvalSchema, data, device, *, ema: bool, sampler=None, force: bool = False,
+                    run_dir: Path | None = None, ranks=None):
+    """The Evaluator for this config (None when eval.every is 0, unless forced), and eval.every. `ev` is the
+    validated eval section, `ema` whether G's weights are an EMA (recorded in the protocol)."""
     if not ev.every and not force:
         return None, 0
     from ganlab.metrics.evaluator import Evaluator, Scoring
-    name, kwargs = split_name(cfg.dataset, "dataset")
+    name, kwargs, _, fraction = dataset_section(cfg)
     if ev.reference not in ("train", "test"):
         raise ValueError(f"unknown eval.reference '{ev.reference}'; available: train, test")
-    whole = data if kwargs.get("fraction", 1.0) == 1.0 else build_data(cfg, whole=True)[0]
-    reference = whole
-    if ev.reference == "test":   # the whole split; a training fraction never shrinks the reference
-        kwargs = {k: v for k, v in kwargs.items() if k not in LOADER_KEYS + FRACTION_KEYS}
+    whole = data if fraction.get("fraction", 1.0) == 1.0 else build_data(cfg, whole=True)[0]
+    reference = whole   # a training fraction never shrinks the reference
+    if ev.reference == "test":   # the whole split
         reference = DATASETS.build(name, **{**kwargs, "split": "test"})
     fid_name, pr_name = resolve_extractors(ev, name)
     weights = dict(inception_weights=ev.inception_weights, vgg16_weights=ev.vgg16_weights,
@@ -135,11 +150,11 @@ def build_evaluator(cfg: DictConfig, data, device, force: bool = False, run_dir:
     pr_ext = ext
     if pr_name != fid_name and {"pr", "dc"} & set(ev.metrics):
         pr_ext = EXTRACTORS.build(pr_name, device=device, **weights)
-    ema = train_settings(cfg).ema.enabled
     protocol = {"reference": f"{name}:{ev.reference}", "ema": ema}
     data_key = json.dumps(plain(cfg.dataset), sort_keys=True)
-    evaluator = Evaluator(ext, reference, Scoring.of(ev, metrics=list(ev.metrics)), sampler=build_sampler(cfg, device),
-                          pr_extractor=pr_ext, device=device, protocol=protocol, cache_key=data_key + ev.reference,
+    evaluator = Evaluator(ext, reference, Scoring.of(ev, metrics=list(ev.metrics)),
+                          sampler=sampler or build_sampler(ev, device), pr_extractor=pr_ext, device=device,
+                          protocol=protocol, cache_key=data_key + ev.reference,
                           train_set=data if reference is not data else None, train_cache_key=data_key + "train",
                           out_dir=Path(run_dir) / "eval" if run_dir else None, ranks=ranks)
     return evaluator, ev.every
@@ -181,12 +196,15 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
                           **loader)
     if top.debug.overfit:
         batches = OneBatch(batches)
-    evaluator, eval_every = build_evaluator(cfg, data, hw.device, run_dir=run_dir, ranks=dist)
+    ev = eval_settings(cfg)
+    sampler = build_sampler(ev, hw.device)
+    evaluator, eval_every = build_evaluator(cfg, ev, data, hw.device, ema=settings.ema.enabled, sampler=sampler,
+                                            run_dir=run_dir, ranks=dist)
     trainer = Trainer(Parts(g, d, loss, regs, opt_g, opt_d, sched_g, sched_d, batches), settings, run_dir, hw,
                       loggers=build_loggers(cfg, run_dir) if dist.main else [], evaluator=evaluator,
                       eval_every=eval_every, config=config, resume_keys=RESUME_KEYS,
                       resume_from=resume_path(top.resume, run_dir), progress=top.progress and dist.main,
-                      stats=stats, dist=dist, sampler=build_sampler(cfg, hw.device))
+                      stats=stats, dist=dist, sampler=sampler)
     if top.init_from:   # a resume of this run (resume=auto) later replaces these weights
         fresh = init_from(top.init_from, g, d, trainer.ema.model if trainer.ema else None, hw.device)
         for part, names in fresh.items():

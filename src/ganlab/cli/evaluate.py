@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 from ganlab.cli.build import build_data, build_evaluator
 from ganlab.cli.choices import compose_config
 from ganlab.cli.errors import command
+from ganlab.config import eval_settings
 from ganlab.errors import user_input
 
 
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> None:
             hw = Hardware.resolve(a.device)
             data, _ = build_data(cfg)
             out_dir = a.out.parent if a.out else None
-            evaluator, _ = build_evaluator(cfg, data, hw.device, force=True, run_dir=out_dir)
+            evaluator, _ = build_evaluator(cfg, eval_settings(cfg), data, hw.device, ema=False, force=True,
+                                           run_dir=out_dir)
         if out_dir:
             evaluator.out_dir = out_dir
         with user_input():
@@ -108,8 +110,8 @@ def main(argv: list[str] | None = None) -> None:
     with user_input():
         cfg, data, g, d, state, run_dir, ckpt_path, hw = load_models(a.path, a.device, a.checkpoint)
         cfg = apply(cfg, a.protocol, a.set + extra)
-        evaluator, _ = build_evaluator(cfg, data, hw.device, force=True, run_dir=run_dir)
-    evaluator.protocol["ema"] = state.get("ema") is not None
+        evaluator, _ = build_evaluator(cfg, eval_settings(cfg), data, hw.device, ema=state.get("ema") is not None,
+                                       force=True, run_dir=run_dir)
     result = {"step": state["step"], "kimg": state["images_seen"] / 1000, "checkpoint": str(ckpt_path),
               **evaluator.evaluate(g, d, state["step"])}
     print(json.dumps(result, indent=2))

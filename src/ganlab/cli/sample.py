@@ -23,6 +23,7 @@ from torch_fidelity.utils import batch_interp
 from ganlab.cli.build import build_sampler
 from ganlab.cli.errors import command
 from ganlab.cli.runs import load_models
+from ganlab.config import eval_settings
 from ganlab.data.base import to_uint8
 from ganlab.errors import user_input
 from ganlab.track.images import save_grid
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         p.error(f"--n must be positive, got {a.n}")
     with user_input():
         cfg, _, g, _, _, _, _, hw = load_models(a.path, a.device, need_data=False)
-        sampler = build_sampler(cfg, hw.device)
+        sampler = build_sampler(eval_settings(cfg), hw.device)
     if a.truncation is not None:
         sampler = type(sampler)(sampler.mode, sampler.batch_size, sampler.standing_passes, a.truncation, hw.device)
     classes = g.num_classes
