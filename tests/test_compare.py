@@ -231,3 +231,31 @@ def test_the_html_report_holds_the_table_one_grid_per_run_and_the_fingerprints(s
     again = Page()
     again.feed((tmp_path / "same.html").read_text())
     assert again.body_rows == 4 and again.alts == page.alts
+
+
+def test_a_metric_is_plotted_against_a_numeric_key_one_line_per_arm_with_seed_error_bars(tmp_path, capsys):
+    """--plot-against dataset.fraction PATH: FID against the fraction for each regularizer list; a run whose
+    config has no regularizer at all (regularizer=[] on the command line) is the arm []."""
+    import yaml
+    from ganlab.track.compare import series_against
+    for i, (regs, fraction, seed) in enumerate([(r, f, s) for r in ([], ["diffaugment"]) for f in (0.1, 1.0) for s in (0, 1)]):
+        d = tmp_path / str(i)
+        fake_run(d, regs, seed)
+        cfg = yaml.safe_load((d / ".hydra/config.yaml").read_text())
+        cfg["dataset"] = {"name": "digits", "fraction": fraction}
+        if not regs:
+            del cfg["regularizer"]
+        (d / ".hydra/config.yaml").write_text(yaml.safe_dump(cfg))
+        (d / ".hydra/overrides.yaml").write_text(yaml.safe_dump([f"regularizer=[{','.join(regs)}]", f"seed={seed}",
+                                                                 f"dataset.fraction={fraction}"]))
+        fid = (100 if regs else 200) / fraction + seed
+        (d / "eval.jsonl").write_text(json.dumps({"step": 2, "fid": fid, "protocol": {"num_samples": 40}}) + "\n")
+    runs = [load_run(d) for d in find_runs([str(tmp_path)])]
+    lines = series_against(runs, ["regularizer", "dataset.fraction"], "dataset.fraction", "fid_final")
+    assert lines == {"regularizer=[]": {0.1: [2000.0, 2001.0], 1.0: [200.0, 201.0]},
+                     "regularizer=[diffaugment]": {0.1: [1000.0, 1001.0], 1.0: [100.0, 101.0]}}
+    compare.main([str(tmp_path), "--group-by", "regularizer", "dataset.fraction",
+                  "--plot-against", "dataset.fraction", str(tmp_path / "against.png")])
+    assert (tmp_path / "against.png").stat().st_size > 10_000
+    with pytest.raises(SystemExit, match="not a number"):
+        compare.main([str(tmp_path), "--group-by", "dataset.fraction", "--plot-against", "regularizer", str(tmp_path / "x.png")])

@@ -24,7 +24,17 @@ from rich.table import Table
 
 from ganlab.cli.errors import command
 from ganlab.errors import user_input
-from ganlab.track.compare import EXTRA, HEADLINE, SIGNALS, SOURCE, group_rows, label_columns, protocol_check, run_rows
+from ganlab.track.compare import (
+    EXTRA,
+    HEADLINE,
+    SIGNALS,
+    SOURCE,
+    group_rows,
+    label_columns,
+    protocol_check,
+    run_rows,
+    series_against,
+)
 from ganlab.track.runs import find_runs, load_run
 
 OPTIONAL = EXTRA + SIGNALS   # the columns shown with --all, or one by one with --columns
@@ -46,6 +56,9 @@ def parser(prog: str = "ganlab-compare") -> argparse.ArgumentParser:
     p.add_argument("--csv", type=Path)
     p.add_argument("--markdown", type=Path)
     p.add_argument("--plot", type=Path)
+    p.add_argument("--plot-against", nargs=2, metavar=("KEY", "PATH"),
+                   help="plot --metric (mean and seed sd over runs equal in every other label) against the numeric "
+                        "config key KEY, one line per group of the other labels (--group-by's, if given), into PATH")
     p.add_argument("--html", type=Path, help="write a self-contained HTML report of these runs")
     return p
 
@@ -122,6 +135,14 @@ def main(argv: list[str] | None = None) -> None:
     if a.plot:
         from ganlab.track.plots import plot_comparison
         print(f"wrote {plot_comparison(runs, [k for k in plot_labels if k != 'seed'], a.plot)}")
+    if a.plot_against:
+        from ganlab.track.plots import plot_against
+        key, path = a.plot_against
+        try:
+            lines = series_against(runs, plot_labels, key, a.metric)
+        except ValueError as e:
+            raise SystemExit(f"ganlab-compare: error: {e}") from None
+        print(f"wrote {plot_against(lines, key, a.metric, Path(path))}")
     if a.html:
         write_report(a.html, runs, header, rows, note, plot_labels)
 

@@ -66,6 +66,22 @@ def group_runs_by(runs: list[Run], keys: list[str]):
     return list(groups.values())
 
 
+def series_against(runs: list[Run], keys: list[str], x_key: str, metric: str) -> dict[str, dict[float, list[float]]]:
+    """`metric` of each run by line (its labels in `keys`, less x_key and seed) and by x (its numeric x_key)."""
+    lines: dict[str, dict[float, list[float]]] = {}
+    for r in runs:
+        v, x = r.values.get(metric), r.label(x_key)
+        if not isinstance(v, (int, float)) or math.isnan(v):
+            continue
+        try:
+            x = float(x)
+        except (TypeError, ValueError):
+            raise ValueError(f"--plot-against {x_key}: run {r.path.name} has {x_key}={x!r}, not a number") from None
+        line = ", ".join(f"{k.lstrip('+')}={fmt(r.label(k))}" for k in keys if k.lstrip("+") not in (x_key.lstrip("+"), "seed"))
+        lines.setdefault(line or metric, {}).setdefault(x, []).append(v)
+    return lines
+
+
 def protocol_check(runs: list[Run], allow_mixed: bool) -> tuple[str | None, str | None]:
     """(error, note). Runs measured under different protocols are refused, or with allow_mixed
     marked, naming the keys that differ."""

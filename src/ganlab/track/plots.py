@@ -143,6 +143,33 @@ def comparison_figure(runs, keys: list[str]):
     return metric_grid(series, x="kimg")
 
 
+def plot_against(lines: dict[str, dict[float, list[float]]], x_key: str, metric: str, path: Path) -> Path:
+    """One line per group: the mean of `metric` at each x, with error bars of one seed sd (n > 1); a log x axis
+    when x spans more than 10x, a log y axis when the means do."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    xs_all, means_all = [], []
+    for i, (label, by_x) in enumerate(lines.items()):
+        xs = sorted(by_x)
+        means = [sum(by_x[x]) / len(by_x[x]) for x in xs]
+        sds = [(sum((v - m) ** 2 for v in by_x[x]) / (len(by_x[x]) - 1)) ** 0.5 if len(by_x[x]) > 1 else 0.0
+               for x, m in zip(xs, means)]
+        n = sorted({len(by_x[x]) for x in xs})
+        ax.errorbar([x * (1 + 0.03 * (i - len(lines) / 2)) for x in xs], means, yerr=sds, marker="o", ms=4, capsize=3,
+                    color=f"C{i % 10}", label=f"{label} (n={'/'.join(map(str, n))})")
+        xs_all += xs
+        means_all += means
+    if xs_all and min(xs_all) > 0 and max(xs_all) / min(xs_all) > 10:
+        ax.set_xscale("log")
+    if means_all and min(means_all) > 0 and max(means_all) / min(means_all) > 10:
+        ax.set_yscale("log")
+    ax.set_xlabel(x_key)
+    ax.set_ylabel(f"{metric} (mean, bars: seed sd)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
 def plot_comparison(runs, keys: list[str], path: Path) -> Path:
     fig = comparison_figure(runs, keys)
     if fig is None:

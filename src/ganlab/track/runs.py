@@ -75,6 +75,9 @@ def find_runs(paths: list[str]) -> list[Path]:
     return unique
 
 
+LIST_GROUPS = ("regularizer", "logger")   # train.yaml's list groups (several options at once)
+
+
 def read_choices(path: Path, raw: dict) -> tuple[dict, list[str]]:
     """Group choices (hydra.runtime.choices; list groups such as `regularizer` from the config's
     entries, which Hydra does not record) and the leaf keys overridden on the command line."""
@@ -87,6 +90,8 @@ def read_choices(path: Path, raw: dict) -> tuple[dict, list[str]]:
     for g in groups - set(choices):
         if isinstance(raw.get(g), dict):   # a list group: its selected entries are its keys
             choices[g] = "[" + ",".join(raw[g]) + "]"
+        elif g in LIST_GROUPS:              # absent: nothing selected (regularizer=[])
+            choices[g] = "[]"
     over_file = path / ".hydra" / "overrides.yaml"
     for item in (yaml.safe_load(over_file.read_text()) or []) if over_file.is_file() else []:
         key = str(item).split("=", 1)[0].lstrip("+~")
