@@ -95,3 +95,16 @@ def run_tiny(tmp_path):
     def _run(overrides=(), sub="run", tiny_model=True):
         return run(tmp_path / sub, overrides, tiny_model)
     return _run
+
+
+def d_context(d, real, fake, aug, y=None):
+    """A D-step context as the trainer builds it, with D's outputs on `real` and `fake` and the augmentation
+    parameters `aug` ({"real": ..., "fake": ...})."""
+    from ganlab.regularizers.base import StepContext
+    from ganlab.track.stats import Stats
+    stats = Stats()
+    ctx = StepContext(step=0, phase="d", d=d, stats=stats, run_d=lambda x, y, side, ctx, augment=True: d(x, y),
+                      real=real, y_real=y, fake=fake, y_fake=y)
+    ctx.aug = aug
+    ctx.out_real, ctx.out_fake = d(real, y), d(fake, y)
+    return ctx

@@ -237,6 +237,7 @@ def test_a_metric_is_plotted_against_a_numeric_key_one_line_per_arm_with_seed_er
     """--plot-against dataset.fraction PATH: FID against the fraction for each regularizer list; a run whose
     config has no regularizer at all (regularizer=[] on the command line) is the arm []."""
     import yaml
+
     from ganlab.track.compare import series_against
     for i, (regs, fraction, seed) in enumerate([(r, f, s) for r in ([], ["diffaugment"]) for f in (0.1, 1.0) for s in (0, 1)]):
         d = tmp_path / str(i)

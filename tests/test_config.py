@@ -112,3 +112,15 @@ def test_ganlab_train_records_the_config_it_ran(tmp_path):
                    capture_output=True, timeout=300)
     saved = yaml.safe_load((out / ".hydra" / "config.yaml").read_text())
     assert saved["eval"]["every"] == 0 and saved["model"]["ch"] == 8
+
+
+def test_trainer_settings_take_their_values_from_the_yaml_only():
+    from conftest import compose_cfg
+    from ganlab.config import EvalSchema, train_settings, validated
+    from ganlab.train.settings import TrainSettings
+    cfg = compose_cfg([])
+    assert (train_settings(cfg).steps, train_settings(cfg).ema.start) == (cfg.train.steps, cfg.train.ema.start)
+    assert validated(EvalSchema, cfg.eval, "eval").every == cfg.eval.every
+    section = {k: v for k, v in dict(cfg.train).items() if k != "log_every"}
+    with pytest.raises(ValueError, match=r"bad config in 'train.log_every': Missing mandatory value"):
+        validated(TrainSettings, section, "train")
