@@ -20,43 +20,32 @@ import time
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf, open_dict
+from omegaconf import open_dict
 
 from ganlab.cli.bench_recipes import digits_presets
 from ganlab.cli.build import build
 from ganlab.cli.choices import compose_config
-from ganlab.data.base import ImageSet
-from ganlab.models.base import sample_prior
 from ganlab.registry import DATASETS
-from ganlab.regularizers.base import StepContext
 from ganlab.track.stats import Stats
 
-# channels and classes of each dataset, so the synthetic set has the real shape
-SHAPES = {"digits": (1, 10), "mnist": (1, 10), "cifar10": (3, 10), "cifar100": (3, 100), "svhn": (3, 10),
-          "imagefolder": (3, 0)}
 SETTINGS = {"fp32": [], "bf16": ["hardware.precision=bf16"], "channels_last": ["hardware.channels_last=true"],
             "compile": ["hardware.compile=true"]}
 
 
-@DATASETS.register("bench_synthetic")
-def synthetic(image_size: int = 32, channels: int = 3, num_classes: int = 0, n: int = 2048) -> ImageSet:
-    """Random uint8 images (n, channels, image_size, image_size) and labels: the shape of a real set."""
-    gen = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (n, channels, image_size, image_size), dtype=torch.uint8, generator=gen)
-    labels = torch.randint(num_classes, (n,), generator=gen) if num_classes else None
-    return ImageSet(images, labels, num_classes, "bench_synthetic")
-
-
 def recipe_cfg(recipe: str, overrides: list[str]):
-    """The preset's config with its dataset swapped for synthetic data of the same shape."""
+    """The preset's config with its dataset swapped for the synthetic set of the same shape (channels and
+    classes as the data set declares where it registers; a folder's labels, which only its files know, are
+    stood in for by 10 classes)."""
     cfg = compose_config([f"+experiment={recipe}", "progress=false", "eval=none", "logger=jsonl", *overrides])
-    name = cfg.dataset.get("name", "imagefolder")
-    channels, classes = SHAPES.get(name, (3, 0))
-    channels = cfg.dataset.get("channels", channels)
-    classes = classes if cfg.dataset.get("labels", "folders" if classes else "none") != "none" else 0
+    data = cfg.dataset
+    info = DATASETS.info(data.get("name", "imagefolder"))
+    channels = data.get("channels") or info.get("channels") or 3
+    classes = info.get("num_classes")
+    if classes is None:   # a folder: labelled or not
+        classes = 10 if data.get("labels") == "folders" else 0
     with open_dict(cfg):
-        cfg.dataset = OmegaConf.create({"name": "bench_synthetic", "image_size": cfg.dataset.image_size,
-                                        "channels": channels, "num_classes": classes})
+        cfg.dataset = compose_config(["dataset=synthetic"]).dataset
+        cfg.dataset.update(image_size=data.image_size, channels=channels, num_classes=classes)
     return cfg
 
 
@@ -73,71 +62,33 @@ def fit_rate(cfg, steps: int, warmup: int, run_dir: Path) -> tuple[float, object
 
 
 def bare_rate(t, steps: int, warmup: int, start: int = 0) -> float:
-    """The same modules and the same step as Trainer.d_step/g_step, written as a plain loop, from step `start`."""
-    stats, s, hw = Stats(), t.s, t.hw   # no reader opened: reports cost nothing
+    """The trainer's own step (Trainer.d_step, g_step, the EMA and the regularizers' updates: the same math
+    from the same modules) in a plain loop from step `start`, with a statistics channel nobody reads and
+    none of what fit() adds around it (logging, finiteness checks, buffer sync, samples, progress)."""
+    stats, t.stats = t.stats, Stats()   # no reader opened: reports cost nothing
 
-    def run_d(x, y, side, ctx, augment=True, eager=False):
-        if augment:
-            ctx.aug[side] = {}
-            for r in t.regs:
-                x, p = r.augment(x)
-                ctx.aug[side].update(p)
-        if hw.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with hw.autocast():
-            out = (t.d if eager else t.d_fn)(x, y)
-        out.logits = out.logits.float()
-        out.pixel_logits = out.pixel_logits.float() if out.pixel_logits is not None else None
-        out.features = out.features.float() if out.features is not None else None
-        return out
-
-    def fake(n):
-        z, y = sample_prior(n, t.g.z_dim, t.num_classes, hw.device)
-        with hw.autocast():
-            return t.g_fn(z, y).float(), z, y
-
-    def one(step):
-        for m in (t.d, *t.regs):
-            m.requires_grad_(True)
-        for _ in range(s.n_critic):
-            t.opt_d.zero_grad(set_to_none=True)
-            for _ in range(s.accum_d):
-                real, y = t.data.next()
-                with torch.no_grad():
-                    f, zf, yf = fake(len(real))
-                ctx = StepContext(step, "d", t.d_fn, stats, run_d, t._fake, real=real, y_real=y, fake=f, y_fake=yf,
-                                  z_fake=zf)
-                for r in t.regs:
-                    ctx.real = r.mix_real(ctx.real, ctx)
-                ctx.out_real, ctx.out_fake = run_d(ctx.real, ctx.y_real, "real", ctx), run_d(f, yf, "fake", ctx)
-                terms = sum(v for r in t.regs for v in r.d_terms(ctx).values())
-                loss = t.loss.d(ctx.out_real, ctx.out_fake)[0] * ctx.adv_weight + terms
-                (loss / s.accum_d).backward()
-            t.opt_d.step()
-        for m in (t.d, *t.regs):
-            m.requires_grad_(False)
-        t.opt_g.zero_grad(set_to_none=True)
-        for _ in range(s.accum_g):
-            f, zf, yf = fake(s.batch_size)
-            ctx = StepContext(step, "g", t.d_fn, stats, run_d, t._fake, fake=f, y_fake=yf, z_fake=zf)
-            ctx.out_fake = run_d(f, yf, "fake", ctx)
-            adv = t.loss.g(ctx.out_fake)[0]
-            terms = sum(v for r in t.regs for v in r.g_terms(ctx).values())
-            loss = adv * ctx.adv_weight + terms
-            (loss / s.accum_g).backward()
-        t.opt_g.step()
+    def one():
+        t.d_step()
+        ctx = t.g_step()
+        t.step += 1
         if t.ema:
-            t.ema.update(t.g, step)
+            t.ema.update(t.g, t.step)
         for r in t.regs:
             r.update(ctx)
+        t._watch.clear()
 
-    for i in range(warmup):
-        one(start + i)
-    sync(hw.device)
-    t0 = time.perf_counter()
-    for i in range(steps):
-        one(start + warmup + i)
-    sync(hw.device)
+    try:
+        t.step = start
+        for _ in range(warmup):
+            one()
+        sync(t.hw.device)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            one()
+        sync(t.hw.device)
+    finally:
+        t.stats = stats
+    s = t.s
     return s.batch_size * s.n_critic * s.accum_d * steps / (time.perf_counter() - t0)
 
 

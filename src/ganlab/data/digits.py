@@ -21,7 +21,7 @@ def digits_split(labels: torch.Tensor, split: str, test_fraction: float = 0.2, s
     return test if split == "test" else train
 
 
-@DATASETS.register("digits", fid_extractor="digits")   # a domain FID: no Inception download
+@DATASETS.register("digits", fid_extractor="digits", channels=1, num_classes=10)   # a domain FID: no Inception download
 def digits(image_size: int = 32, split: str = "all") -> ImageSet:
     from sklearn.datasets import load_digits
 

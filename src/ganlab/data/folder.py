@@ -109,7 +109,7 @@ def _decode_args(args):
     return decode(*args)
 
 
-@DATASETS.register("imagefolder")
+@DATASETS.register("imagefolder", channels=None, num_classes=None)   # the config's channels; classes from the folders
 def imagefolder(root: str, image_size: int = 64, channels: int = 3, center_crop: bool = True,
                 labels: str | None = None, subset: int = 0, subset_order: str = "name", on_corrupt: str = "skip",
                 workers: int = 2, split: str = "train", storage: str = "auto",

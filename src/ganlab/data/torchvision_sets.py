@@ -56,8 +56,13 @@ def _make(name: str, root: str, image_size: int, split: str, download: bool) -> 
                     f"{name}[{split}]")
 
 
+SHAPES = {"mnist": (1, 10), "cifar10": (3, 10), "cifar100": (3, 100), "svhn": (3, 10)}   # channels, classes
+
+
 def _register(name: str):
-    @DATASETS.register(name)
+    channels, classes = SHAPES[name]
+
+    @DATASETS.register(name, channels=channels, num_classes=classes)
     def build(*, root: str, image_size: int, split: str, download: bool) -> ImageSet:
         """The values live in conf/dataset/_torchvision.yaml."""
         return _make(name, root, image_size, split, download)
@@ -65,5 +70,5 @@ def _register(name: str):
     return build
 
 
-for _name in ("mnist", "cifar10", "cifar100", "svhn"):
+for _name in SHAPES:
     _register(_name)
