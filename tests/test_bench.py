@@ -134,9 +134,10 @@ def test_the_prepared_gpu_bench_runs_tiny_on_the_cpu_and_fills_every_section(tmp
 def test_the_step_bench_prints_flops_against_the_peak_and_the_overhead_as_a_median_with_its_spread(capsys):
     from ganlab.cli.bench import main
     main(["step", "--recipes", "dcgan_digits", "--settings", "fp32", "--steps", "2", "--warmup", "1", "--repeats", "3",
+          "--yardstick-seconds", "0.5",
           "--override", "model.g_width=8", "--override", "model.d_width=8", "--override", "dataset.image_size=16"])
     out = capsys.readouterr().out
-    assert re.search(r"fp32 matmul peak [\d.]+ GFLOP/s", out)
+    assert re.search(r"fp32 matmul peak [\d.]+ GFLOP/s; plain PyTorch DCGAN loop \(cli/yardstick.py\) \d+ img/s", out)
     cells = [c.strip() for c in next(line for line in out.splitlines() if line.startswith("| dcgan_digits")).split("|")[1:-1]]
     fp32, gflop, of_peak, overhead = float(cells[3]), float(cells[4]), float(cells[5].rstrip("%")), cells[6]
     median, low, high = map(float, re.fullmatch(r"([\d.]+) \(([\d.]+)-([\d.]+)\)", overhead).groups())

@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=10, help="step: timed iterations per measurement")
     p.add_argument("--warmup", type=int, default=3, help="step: untimed iterations first")
     p.add_argument("--repeats", type=int, default=5, help="step: alternating Trainer.fit / bare-loop pairs for fit/bare")
+    p.add_argument("--yardstick-seconds", type=float, default=10.0, help="step: how long the plain-loop yardstick is timed on a CPU")
     p.add_argument("--override", action="append", default=[], help="step, recipes: a Hydra override for every recipe")
     p.add_argument("--out", default="outputs/bench_recipes", help="recipes: where the runs go (one folder per preset)")
     p.add_argument("--grids", default="", help="recipes: copy each preset's final sample grid here as PRESET.png")

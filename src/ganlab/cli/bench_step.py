@@ -25,6 +25,7 @@ from omegaconf import open_dict
 from ganlab.cli.bench_recipes import digits_presets
 from ganlab.cli.build import build
 from ganlab.cli.choices import compose_config
+from ganlab.cli.yardstick import plain_loop_rate
 from ganlab.registry import DATASETS
 from ganlab.track.stats import Stats
 
@@ -165,10 +166,12 @@ def main(a) -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     several = device == "cpu" or torch.cuda.device_count() >= 2
     peak = matmul_peak(torch.device(device), torch.float32, 4096 if device == "cuda" else 1024, 5)
+    yardstick = plain_loop_rate(a.yardstick_seconds) if device == "cpu" else None   # machines differ 2x: say which this is
     cols = [*settings, "GFLOP/img", "of peak", "fit/bare median (min-max)", "1 rank", "2 ranks", "scaling"]
     print(f"ganlab-bench step: {a.steps} timed iterations after {a.warmup} warm-up ones, {device}"
           f"{' ' + torch.cuda.get_device_name() if device == 'cuda' else f' ({torch.get_num_threads()} threads)'};"
-          f" img/s (real images through D); fp32 matmul peak {peak / 1e9:.1f} GFLOP/s")
+          f" img/s (real images through D); fp32 matmul peak {peak / 1e9:.1f} GFLOP/s"
+          + (f"; plain PyTorch DCGAN loop (cli/yardstick.py) {yardstick:.0f} img/s" if yardstick else ""))
     print("| recipe | px | batch | " + " | ".join(cols) + " |")
     print("|---" * (3 + len(cols)) + "|")
     errors: list[str] = []
