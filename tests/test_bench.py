@@ -142,3 +142,11 @@ def test_the_step_bench_prints_flops_against_the_peak_and_the_overhead_as_a_medi
     fp32, gflop, of_peak, overhead = float(cells[3]), float(cells[4]), float(cells[5].rstrip("%")), cells[6]
     median, low, high = map(float, re.fullmatch(r"([\d.]+) \(([\d.]+)-([\d.]+)\)", overhead).groups())
     assert fp32 > 0 and gflop > 0 and 0 < of_peak < 100 and low <= median <= high
+
+
+def test_flops_are_counted_per_image_or_reported_missing_where_a_penalty_needs_a_double_backward(tmp_path):
+    from ganlab.cli.bench_step import fit_rate, flops_per_image, recipe_cfg
+    small = ["model.g_width=8", "model.d_width=8", "dataset.image_size=16", "train.batch_size=8"]
+    _, plain = fit_rate(recipe_cfg("dcgan_digits", small), 1, 1, tmp_path / "dcgan")
+    _, gp = fit_rate(recipe_cfg("wgan_gp_digits", small), 1, 1, tmp_path / "wgan_gp")
+    assert flops_per_image(plain) > 1e5 and flops_per_image(gp) is None

@@ -90,7 +90,8 @@ def speed(recipe: str, device: torch.device, a, root: Path, peak: float | None) 
         def run(cfg=cfg, name=name):
             rate, trainer = fit_rate(cfg, a.steps, a.warmup, root / recipe / name)
             if name == "fp32":
-                row["gflop_per_img"] = flops_per_image(trainer) / 1e9
+                flops = flops_per_image(trainer)   # None for a gradient-penalty recipe (double backward)
+                row["gflop_per_img"] = flops / 1e9 if flops else None
             return rate
         cell(row, f"img_s_{name}", run)
         row[f"seconds_{name}"] = time.perf_counter() - t   # compile: its compilation is most of this

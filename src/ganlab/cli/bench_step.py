@@ -120,13 +120,20 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, n: int, repeats: int) 
     return 2 * n ** 3 / best
 
 
-def flops_per_image(trainer) -> float:
-    """FLOPs of one training iteration (D steps and G step, forward and backward) / real images it uses."""
+def flops_per_image(trainer) -> float | None:
+    """FLOPs of one training iteration (D steps and G step, forward and backward) / real images it uses;
+    None where torch's FLOP counter cannot follow the step: it refuses the double backward of an input-gradient
+    penalty (GP, R1: autograd.grad inside the step). Run it after the timings: a refused step stops halfway."""
     from torch.utils.flop_counter import FlopCounterMode
     counter = FlopCounterMode(display=False)
-    with counter:
-        trainer.s.steps = trainer.step + 1
-        trainer.fit()
+    try:
+        with counter:
+            trainer.s.steps = trainer.step + 1
+            trainer.fit()
+    except RuntimeError as e:
+        if "autograd.grad" not in str(e):
+            raise
+        return None
     s = trainer.s
     return counter.get_total_flops() / (s.batch_size * s.n_critic * s.accum_d)
 
@@ -192,7 +199,7 @@ def main(a) -> None:
                 rate, trainer = base["fp32"]
                 ratios = overhead(trainer, a.steps, a.repeats)
                 flops = flops_per_image(trainer)
-                cells += [f"{flops / 1e9:.3g}", f"{rate * flops / peak:.1%}",
+                cells += [f"{flops / 1e9:.3g}" if flops else "n/a (GP)", f"{rate * flops / peak:.1%}" if flops else "-",
                           f"{statistics.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f})"]
                 if several and a.scaling:
                     cfg = recipe_cfg(recipe, [f"hardware.device={device}", *a.override])
