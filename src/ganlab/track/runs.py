@@ -75,7 +75,10 @@ def find_runs(paths: list[str]) -> list[Path]:
     return unique
 
 
-LIST_GROUPS = ("regularizer", "logger")   # train.yaml's list groups (several options at once)
+def list_groups() -> set[str]:
+    """The groups train.yaml's defaults select as a list (regularizer, logger): several options at once."""
+    defaults = (yaml.safe_load((CONF_DIR / "train.yaml").read_text()) or {}).get("defaults") or []
+    return {k for entry in defaults if isinstance(entry, dict) for k, v in entry.items() if isinstance(v, list)}
 
 
 def read_choices(path: Path, raw: dict) -> tuple[dict, list[str]]:
@@ -87,10 +90,11 @@ def read_choices(path: Path, raw: dict) -> tuple[dict, list[str]]:
         runtime = ((yaml.safe_load(hydra_file.read_text()) or {}).get("hydra") or {}).get("runtime") or {}
         choices = {k: v for k, v in (runtime.get("choices") or {}).items() if not k.startswith("hydra/")}
     groups = {p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "hydra"} if CONF_DIR.is_dir() else set()
+    lists = list_groups()
     for g in groups - set(choices):
         if isinstance(raw.get(g), dict):   # a list group: its selected entries are its keys
             choices[g] = "[" + ",".join(raw[g]) + "]"
-        elif g in LIST_GROUPS:              # absent: nothing selected (regularizer=[])
+        elif g in lists:                    # absent: nothing selected (regularizer=[])
             choices[g] = "[]"
     over_file = path / ".hydra" / "overrides.yaml"
     for item in (yaml.safe_load(over_file.read_text()) or []) if over_file.is_file() else []:
