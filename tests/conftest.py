@@ -9,8 +9,10 @@ from pathlib import Path
 if os.environ.get("PYTEST_XDIST_WORKER"):   # `pytest -n 2`: one torch thread per worker (and its subprocesses),
     os.environ["OMP_NUM_THREADS"] = "1"      # as two torch jobs on 2 cores must run, or they slow each other 10x
 
-# One cache (digits classifier, reference features) per test session, never the user's.
-os.environ["GANLAB_CACHE"] = tempfile.mkdtemp(prefix="ganlab-test-cache-")
+# One cache (digits classifier, reference features) per test session, never the user's. Made by the session's
+# main process and inherited by its xdist workers, so that the digits classifier is trained once, not once per worker.
+if not os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["GANLAB_CACHE"] = tempfile.mkdtemp(prefix="ganlab-test-cache-")
 
 import pytest
 
@@ -41,8 +43,9 @@ def tiny_model_settings(model: str, overrides: list[str]) -> dict:
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """The session's cache leaves nothing behind in /tmp."""
-    shutil.rmtree(os.environ["GANLAB_CACHE"], ignore_errors=True)
+    """The session's cache leaves nothing behind in /tmp (removed by the main process, after its workers)."""
+    if not hasattr(session.config, "workerinput"):
+        shutil.rmtree(os.environ["GANLAB_CACHE"], ignore_errors=True)
 
 
 compose_cfg = compose_config   # what ganlab-train composes for these command-line overrides

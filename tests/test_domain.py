@@ -58,3 +58,21 @@ def test_the_classifier_is_trained_once_per_data_set(monkeypatch):
     changed[0, 0, 0, 0] ^= 1                                         # one pixel of one image
     other = domain.domain_extractor(dataset=ImageSet(changed, data.labels, 2, "noise"))
     assert len(calls) == 2 and other.weights != first.weights
+
+
+def test_runs_in_parallel_train_the_classifier_once_and_the_others_wait_for_it(monkeypatch):
+    """Multirun jobs and test workers share the cache: while one trains, the others wait on its lock."""
+    import threading
+    import time
+    calls = []
+    real = domain.train_classifier
+    monkeypatch.setattr(domain, "train_classifier", lambda *a, **k: calls.append(1) or time.sleep(0.3) or real(*a, **k))
+    gen = torch.Generator().manual_seed(1)
+    data = ImageSet(torch.randint(0, 256, (40, 3, 8, 8), dtype=torch.uint8, generator=gen), torch.arange(40) % 2, 2, "noise")
+    found = []
+    jobs = [threading.Thread(target=lambda: found.append(domain.load_classifier(data, progress=False)[2])) for _ in range(3)]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join()
+    assert len(calls) == 1 and len(found) == 3 and len(set(found)) == 1

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from ganlab.data.subsets import stratified_split
 from ganlab.errors import ConfigError
-from ganlab.metrics.extractors import Extractor, cache_dir
+from ganlab.metrics.extractors import Extractor, cache_dir, making
 from ganlab.registry import EXTRACTORS
 
 RECIPE = {"version": 2, "size": 32, "epochs": 20, "lr": 1e-3, "batch": 64, "seed": 0, "shift": 2, "width": 32,
@@ -115,13 +115,14 @@ def load_classifier(data, progress: bool = True) -> tuple[DomainNet, float, str]
     key = fingerprint(images, labels, data.num_classes)
     path = cache_dir() / f"domain-classifier-{key}.pt"
     net = DomainNet(images.shape[1], data.num_classes, RECIPE["width"])
-    if path.is_file():
-        state = torch.load(path, weights_only=True)
-        net.load_state_dict(state["weights"])
-        return net.eval(), state["test_accuracy"], key
-    net, acc = train_classifier(images, labels, data.num_classes, progress)
-    from ganlab.train.checkpoint import save_atomic
-    save_atomic({"weights": net.state_dict(), "test_accuracy": acc, "recipe": RECIPE, "data": data.name}, path)
+    with making(path):
+        if path.is_file():
+            state = torch.load(path, weights_only=True)
+            net.load_state_dict(state["weights"])
+            return net.eval(), state["test_accuracy"], key
+        net, acc = train_classifier(images, labels, data.num_classes, progress)
+        from ganlab.train.checkpoint import save_atomic
+        save_atomic({"weights": net.state_dict(), "test_accuracy": acc, "recipe": RECIPE, "data": data.name}, path)
     return net, acc, key
 
 

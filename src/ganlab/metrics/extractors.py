@@ -9,7 +9,8 @@ Each takes uint8 images (B, C, H, W) and returns (features (B, F), logits (B, K)
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -18,6 +19,21 @@ from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
 def cache_dir() -> Path:
     return Path(os.environ.get("GANLAB_CACHE", Path.home() / ".cache" / "ganlab"))
+
+
+@contextmanager
+def making(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path`'s cache entry while it is checked and made, so that runs in
+    parallel (multirun jobs, test workers) make it once: the others wait, then load it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:   # no POSIX locks (Windows): parallel runs may each make the entry
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 # ---- the common interface ----------------------------------------------------------------------

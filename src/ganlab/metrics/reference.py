@@ -8,7 +8,7 @@ import json
 import torch
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 
-from ganlab.metrics.extractors import Extractor, cache_dir
+from ganlab.metrics.extractors import Extractor, cache_dir, making
 from ganlab.train.checkpoint import save_atomic
 
 
@@ -28,16 +28,17 @@ class ReferenceFeatures:
         if ident in self._memory:
             return self._memory[ident]
         path = cache_dir() / f"reference-{hashlib.sha1(ident.encode()).hexdigest()[:16]}.pt"
-        if path.is_file():
-            ref = torch.load(path, weights_only=True)
-        else:
-            out = extractor(dataset.chunks(self.batch_size))
-            feats = out["features"]
-            half = torch.randperm(len(feats), generator=torch.Generator().manual_seed(0))
-            a, b = feats[half[: len(feats) // 2]], feats[half[len(feats) // 2:]]
-            ref = {"features": feats.float(), "fid_floor": fid_from_features(a, b) if len(feats) >= 4 else float("nan")}
-            if out["logits"] is not None:
-                ref["logits"] = out["logits"].float()
-            save_atomic(ref, path)
+        with making(path):
+            if path.is_file():
+                ref = torch.load(path, weights_only=True)
+            else:
+                out = extractor(dataset.chunks(self.batch_size))
+                feats = out["features"]
+                half = torch.randperm(len(feats), generator=torch.Generator().manual_seed(0))
+                a, b = feats[half[: len(feats) // 2]], feats[half[len(feats) // 2:]]
+                ref = {"features": feats.float(), "fid_floor": fid_from_features(a, b) if len(feats) >= 4 else float("nan")}
+                if out["logits"] is not None:
+                    ref["logits"] = out["logits"].float()
+                save_atomic(ref, path)
         self._memory[ident] = ref
         return ref
