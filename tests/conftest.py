@@ -1,6 +1,7 @@
 """Shared helpers: compose the real configs and run the real trainer on tiny settings."""
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -65,12 +66,13 @@ def run(tmp_path: Path, overrides: list[str] = (), tiny_model: bool = True) -> t
 
 def preset_on_digits(option: str, steps: int = 2) -> list[str]:
     """Overrides that train preset `option` for a few steps: real-data presets run on digits-shaped data at
-    their own resolution, narrowed (model.ch=4 where the model has ch); the recipe (model, loss, regularizers, optimizer) is the preset's."""
+    their own resolution, narrowed (model.ch=4, and model.depth=1 where the model has them); the recipe (model, loss, regularizers, optimizer) is the preset's."""
     preset = compose_cfg([f"+experiment={option}"])
     over = [f"+experiment={option}", f"train.steps={steps}", "train.epochs=null", "train.n_critic=1"]
     if preset.dataset.name != "digits":
         over += ["dataset=digits", f"dataset.image_size={preset.dataset.image_size}"]
         over += ["model.ch=4"] if "ch" in preset.model else []
+        over += ["model.depth=1"] if "depth" in preset.model else []   # BigGAN-deep: one block per stage
         if preset.model.name == "attention_wgan":
             over += ["model.d_ch=4", "regularizer.feature_diversity.embedding=discriminator"]
     return over
@@ -80,17 +82,18 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))  # _x: shared bases
 
 
-def distinct_recipes() -> list[str]:
-    """One preset per distinct recipe: (model, loss, regularizers, self-attention on or off). Presets that
-    share all four (e.g. biggan_diffaug_cifar10, _digits and _sprites) run the same code and differ only in
-    sizes and data; the digits one stands for them, being the cheapest."""
+@functools.cache
+def distinct_recipes() -> tuple[str, ...]:
+    """One preset per distinct recipe (model, loss, regularizers), and one with self-attention on per model that
+    has such a preset. Presets that share a recipe (e.g. biggan_diffaug_cifar10, _digits and _sprites) run the same
+    code and differ only in sizes, data and whether self-attention runs; the cheapest (a digits one) stands for them."""
     chosen: dict[tuple, str] = {}
     for option in sorted(options("experiment"), key=lambda o: (not o.endswith("_digits"), o)):
         cfg = compose_cfg([f"+experiment={option}"])
-        attention = any(cfg.model.get(k, 0) for k in ("g_attn", "d_attn"))
-        recipe = (cfg.model.name, cfg.loss.name, tuple(sorted(cfg.get("regularizer") or {})), attention)
-        chosen.setdefault(recipe, option)
-    return sorted(chosen.values())
+        chosen.setdefault((cfg.model.name, cfg.loss.name, tuple(sorted(cfg.get("regularizer") or {}))), option)
+        if any(cfg.model.get(k, 0) for k in ("g_attn", "d_attn")):
+            chosen.setdefault((cfg.model.name, "self-attention"), option)
+    return tuple(sorted(set(chosen.values())))
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The console script from another working directory, presets, and a multirun sweep."""
+"""The console script from another working directory, presets, and multirun sweeps (the plain sweep over every
+combination is tests/test_compare.py's fixture, checked there)."""
 import json
 import subprocess
 import sys
@@ -19,21 +20,6 @@ def test_experiment_presets_work_from_any_directory(tmp_path):
     cfg = (tmp_path / "run/.hydra/config.yaml").read_text()
     assert "name: plateau" in cfg and "lr: 0.0001" in cfg
     assert json.loads((tmp_path / "run/summary.json").read_text())["status"] == "finished"
-
-
-def test_multirun_sweeps_every_combination(tmp_path):
-    out = ganlab_train(["-m", "seed=0,1", "loss=hinge,bce", "train.steps=2", *TINY,
-                        f"hydra.sweep.dir={tmp_path}/sweep"], cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    jobs = sorted((tmp_path / "sweep").glob("*/summary.json"))
-    assert len(jobs) == 4
-    assert all(json.loads(j.read_text())["status"] == "finished" for j in jobs)
-
-
-def test_unknown_model_message_lists_the_choices(tmp_path):
-    out = ganlab_train(["model=bigan"], cwd=tmp_path)
-    assert out.returncode != 0
-    assert "Could not find 'model/bigan'" in out.stderr and "dcgan" in out.stderr
 
 
 def test_a_failed_sweep_job_is_recorded_and_the_others_run(tmp_path):

@@ -30,6 +30,16 @@ def fids(run_dirs):
     return [json.loads((d / "eval.jsonl").read_text().splitlines()[-1])["fid"] for d in run_dirs]
 
 
+def test_multirun_sweeps_every_combination(sweep):
+    """`ganlab-train -m seed=0,1 loss=hinge,bce`: four jobs, each a finished run of its own combination."""
+    chosen = set()
+    for job in sorted(sweep.glob("*/summary.json")):
+        assert json.loads(job.read_text())["status"] == "finished"
+        overrides = (job.parent / ".hydra/overrides.yaml").read_text()
+        chosen.add((next(s for s in ("seed=0", "seed=1") if s in overrides), next(s for s in ("loss=hinge", "loss=bce") if s in overrides)))
+    assert len(chosen) == 4
+
+
 def test_compare_finds_runs_through_a_multirun_directory_and_a_glob(sweep):
     assert len(find_runs([str(sweep)])) == 4
     assert len(find_runs([str(sweep / "*")])) == 4

@@ -14,8 +14,10 @@ FAST_COMPILE = ["hardware.compile=true", "hardware.compile_backend=aot_eager"]
 
 @pytest.mark.parametrize("option", distinct_recipes())
 def test_every_distinct_recipe_trains_two_steps_compiled(tmp_path, option):
-    summary, _ = run(tmp_path, preset_on_digits(option) + FAST_COMPILE, tiny_model=False)
+    """The presets that stand for a recipe (conftest.distinct_recipes); test_config trains the others eagerly."""
+    summary, run_dir = run(tmp_path, preset_on_digits(option) + FAST_COMPILE, tiny_model=False)
     assert summary["status"] == "finished" and summary["step"] == 2
+    assert (run_dir / "checkpoints" / "last.pt").is_file()
 
 
 def test_r1_trains_compiled(tmp_path):

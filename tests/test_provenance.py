@@ -1,5 +1,6 @@
 """provenance.json: its shape, a checkout's commit and diff, and no git at all."""
 import json
+import os
 import subprocess
 
 import torch
@@ -11,12 +12,13 @@ from ganlab.track import provenance
 def test_every_run_writes_provenance_json(tmp_path):
     _, d = run(tmp_path, ["train.steps=1"])
     p = json.loads((d / "provenance.json").read_text())
-    assert set(p) == {"git", "versions", "pip_freeze", "device", "command"}
+    assert set(p) == {"git", "versions", "pip_freeze", "device", "command", "host", "pid"}
     assert set(p["git"]) == {"commit", "dirty", "diff"}
     assert set(p["versions"]) == {"python", "torch", "cuda", "cudnn", "ganlab"}
     assert p["versions"]["torch"] == torch.__version__
     assert any(line.startswith("torch==") for line in p["pip_freeze"])
     assert p["device"].startswith("cpu: ") and isinstance(p["command"], list)
+    assert p["pid"] == os.getpid() and p["host"]
 
 
 def git(cwd, *args):

@@ -127,7 +127,7 @@ def biggan_row(device: torch.device, a, root: Path) -> dict:
 
 def default_run(device: torch.device, a, root: Path) -> dict:
     row: dict = {}
-    extra = ["train.steps=20", "eval.num_samples=200", "eval.kid_subset_size=50", "hardware=cpu"] if a.tiny else \
+    extra = ["train.steps=4", "eval.num_samples=200", "eval.kid_subset_size=50", "hardware=cpu"] if a.tiny else \
             [f"hardware={'gpu' if device.type == 'cuda' else 'cpu'}"]
     cmd = [sys.executable, "-m", "ganlab.cli.train", "progress=false", f"hydra.run.dir={root / 'default'}", *extra]
 

@@ -3,7 +3,7 @@ outside a git checkout (commit null). The shape, which ganlab-compare reads:
 
     {"git": {"commit": str|null, "dirty": bool, "diff": str|null},
      "versions": {"python", "torch", "cuda", "cudnn", "ganlab"},
-     "pip_freeze": ["name==version", ...], "device": str, "command": [argv...]}
+     "pip_freeze": ["name==version", ...], "device": str, "command": [argv...], "host": str, "pid": int}
 """
 from __future__ import annotations
 
@@ -65,7 +65,8 @@ def device_name(device) -> str:
 
 def collect(device, command: list[str] | None = None) -> dict:
     return {"git": git_info(), "versions": versions(), "pip_freeze": pip_freeze(),
-            "device": device_name(device), "command": list(sys.argv if command is None else command)}
+            "device": device_name(device), "command": list(sys.argv if command is None else command),
+            "host": platform.node(), "pid": os.getpid()}
 
 
 def write(run_dir: Path, device, command: list[str] | None = None) -> Path:
