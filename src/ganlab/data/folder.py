@@ -114,7 +114,7 @@ def imagefolder(root: str, image_size: int = 64, channels: int = 3, center_crop:
                 labels: str | None = None, subset: int = 0, subset_order: str = "name", on_corrupt: str = "skip",
                 workers: int = 2, split: str = "train", storage: str = "auto",
                 memory_limit_gb: float | None = None) -> ImageSet | FolderFiles:
-    from ganlab.metrics.extractors import cache_dir
+    from ganlab.metrics.extractors import cache_dir, making
     if labels not in (None, "folders"):
         raise ValueError(f"unknown dataset.labels '{labels}'; available: null (unlabeled), folders")
     if on_corrupt not in ("skip", "error"):
@@ -132,15 +132,15 @@ def imagefolder(root: str, image_size: int = 64, channels: int = 3, center_crop:
     settings = [CACHE_VERSION, image_size, channels, center_crop, labels, subset, subset_order, on_corrupt]
     key = hashlib.sha1(json.dumps([str(root_p.resolve()), listing, settings]).encode()).hexdigest()[:16]
     cache = cache_dir() / "folders" / f"{root_p.name}-{key}.npz"
-    if cache.is_file():
-        z = np.load(cache)
-        images, ys = torch.from_numpy(z["images"]), torch.from_numpy(z["labels"])
-    else:
-        images, ys = _decode_all(root_p, files, classes, image_size, channels, center_crop, on_corrupt, workers)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(cache.stem + ".tmp.npz")
-        np.savez(tmp, images=images.numpy(), labels=ys.numpy())
-        os.replace(tmp, cache)
+    with making(cache):   # sweep jobs on one folder decode it once; the others wait for the cache
+        if cache.is_file():
+            z = np.load(cache)
+            images, ys = torch.from_numpy(z["images"]), torch.from_numpy(z["labels"])
+        else:
+            images, ys = _decode_all(root_p, files, classes, image_size, channels, center_crop, on_corrupt, workers)
+            tmp = cache.with_name(cache.stem + ".tmp.npz")
+            np.savez(tmp, images=images.numpy(), labels=ys.numpy())
+            os.replace(tmp, cache)
     return ImageSet(images, ys if classes else None, len(classes), f"imagefolder[{root_p}]")
 
 
