@@ -52,7 +52,8 @@ class StepContext:
     d: nn.Module
     stats: Stats
     run_d: Callable[..., DOut]       # the trainer's single D call site: run_d(x, y, side, ctx, augment=True, eager=False)
-    generate: Callable[[int], tuple] | None = None   # n -> (fake, z, y) from G with fresh noise, no grad
+    generate: Callable[[int], tuple] | None = None   # n -> (fake, z, y) from G with fresh noise (callers add no_grad)
+    run_g: Callable[..., torch.Tensor] | None = None  # the trainer's G call: run_g(z, y) -> images, with G's graph
     epoch: float = 0.0               # real images seen / dataset size
     adv_weight: float = 1.0          # a regularizer may scale (0: drop) the adversarial terms of this step
     real: torch.Tensor | None = None

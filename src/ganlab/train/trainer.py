@@ -129,12 +129,18 @@ class Trainer:
 
     def _context(self, phase: str, **kw) -> StepContext:
         return StepContext(step=self.step, phase=phase, d=self.d_fn, stats=self.stats, run_d=self.run_d,
-                           generate=self._fake, epoch=self.images_seen / len(self.data.data), **kw)
+                           generate=self._fake, run_g=self.run_g, epoch=self.images_seen / len(self.data.data), **kw)
+
+    def run_g(self, z: torch.Tensor, y: torch.Tensor | None, g=None) -> torch.Tensor:
+        """G's images for (z, y) in the trainer's precision, in fp32. g defaults to the plain (or compiled) G,
+        not the DDP wrapper: a second G pass in one step then adds its gradient to the first's before
+        DDP averages it."""
+        with self.hw.autocast():
+            return (self.g_fn if g is None else g)(z, y).float()   # not `g or`: a compiled module has no bool()
 
     def _fake(self, batch: int, g=None):
         z, y = sample_prior(batch, self.g.z_dim, self.num_classes, self.hw.device)
-        with self.hw.autocast():
-            return (self.g_fn if g is None else g)(z, y).float(), z, y   # not `g or`: a compiled module has no bool()
+        return self.run_g(z, y, g), z, y
 
     def _sum_terms(self, phase: str, adv: torch.Tensor, stats: dict, terms: dict) -> torch.Tensor:
         for name, value in stats.items():
