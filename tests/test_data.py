@@ -143,6 +143,15 @@ def test_digits_is_real_and_split_is_stratified():
     assert torch.bincount(test.labels).min() >= 35
 
 
+def test_digits_are_scikit_learns_load_digits_read_without_importing_it():
+    from sklearn.datasets import load_digits
+
+    from ganlab.data.digits import digits_file
+    pixels, target = digits_file()
+    raw = load_digits()
+    assert np.array_equal(pixels, raw.images) and np.array_equal(target, raw.target)
+
+
 def test_device_batches_cover_an_epoch_and_resume_the_same_order():
     data = digits(8)
     a = DeviceBatches(data, 100, seed=3)
