@@ -19,10 +19,11 @@ from ganlab.regularizers.base import Regularizer
 
 # Every regularizer that touches D's graph: DiffAugment in run_d, AugSelf's heads (DDP-wrapped with D),
 # APA's controller (all-reduced sign), LeCam's EMAs (all-reduced means), R1 and the gradient penalty
-# (double backward through D's DDP). APA's target below -1 makes p rise by count / (kimg * 1000) each
+# (double backward through D's DDP), and the mode-seeking loss (a second G pass outside G's DDP wrapper, whose
+# gradient DDP must still average with the first's). APA's target below -1 makes p rise by count / (kimg * 1000) each
 # iteration, so its value shows whether `count` is global (16 images) or per rank (8).
 OVERRIDES = ["train.log_every=2", "train.ckpt_every=2", "train.sample_every=2", "train.ema.start=0",
-             "regularizer=[diffaugment,augself,apa,lecam,r1,gradient_penalty]", "regularizer.apa.kimg=0.1",
+             "regularizer=[diffaugment,augself,apa,lecam,r1,gradient_penalty,mode_seeking]", "regularizer.apa.kimg=0.1",
              "regularizer.apa.interval=1", "regularizer.apa.target=-1.5", "regularizer.lecam.start=0",
              "regularizer.r1.every=2", "regularizer.gradient_penalty.weight=1.0"]
 # Evaluation at the last step, sharded over the ranks, with a tiny extractor (no classifier to train).
