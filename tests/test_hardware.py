@@ -3,7 +3,7 @@ D eagerly: a compiled graph has no double backward), and bf16 autocast with regu
 import pytest
 import torch
 
-from conftest import distinct_recipes, preset_on_digits, run
+from conftest import compose_cfg, distinct_recipes, options, preset_on_digits, run
 from ganlab.cli.build import model_pair
 from ganlab.train.hardware import Hardware
 
@@ -18,6 +18,17 @@ def test_every_distinct_recipe_trains_two_steps_compiled(tmp_path, option):
     summary, run_dir = run(tmp_path, preset_on_digits(option) + FAST_COMPILE, tiny_model=False)
     assert summary["status"] == "finished" and summary["step"] == 2
     assert (run_dir / "checkpoints" / "last.pt").is_file()
+
+
+def regularizers_no_recipe_covers() -> list[str]:
+    covered = {r for o in distinct_recipes() for r in compose_cfg([f"+experiment={o}"]).get("regularizer") or {}}
+    return sorted(set(options("regularizer")) - covered - {"r1"})   # r1: its own test below, a penalty every step
+
+
+@pytest.mark.parametrize("name", regularizers_no_recipe_covers())
+def test_every_regularizer_that_no_recipe_holds_trains_compiled(tmp_path, name):
+    summary, _ = run(tmp_path, [f"regularizer=[diffaugment,{name}]", *FAST_COMPILE])
+    assert summary["status"] == "finished" and summary["step"] == 2
 
 
 def test_r1_trains_compiled(tmp_path):
