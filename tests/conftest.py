@@ -95,14 +95,13 @@ def options(group: str) -> list[str]:
 def distinct_recipes() -> tuple[str, ...]:
     """One preset per distinct recipe (model, loss, regularizers), and one with self-attention on per model that
     has such a preset. Presets that share a recipe (e.g. biggan_diffaug_cifar10, _digits and _sprites) run the same
-    code and differ only in sizes, data and whether self-attention runs; the cheapest (a digits one) stands for them,
-    also where it adds mode seeking to its paper's regularizers (the BigGAN digits presets do)."""
+    code and differ only in sizes, data and whether self-attention runs; the cheapest (a digits one) stands for them.
+    Mode seeking does not make a recipe of its own: the BigGAN digits presets add it to their paper's regularizers."""
     chosen: dict[tuple, str] = {}
     for option in sorted(options("experiment"), key=lambda o: (not o.endswith("_digits"), o)):
         cfg = compose_cfg([f"+experiment={option}"])
-        model, loss, regs = cfg.model.name, cfg.loss.name, frozenset(cfg.get("regularizer") or {})
-        if (model, loss, regs | {"mode_seeking"}) not in chosen:
-            chosen.setdefault((model, loss, regs), option)
+        model, regs = cfg.model.name, frozenset(cfg.get("regularizer") or {}) - {"mode_seeking"}
+        chosen.setdefault((model, cfg.loss.name, regs), option)
         if any(cfg.model.get(k, 0) for k in ("g_attn", "d_attn")):
             chosen.setdefault((model, "self-attention"), option)
     return tuple(sorted(set(chosen.values())))
