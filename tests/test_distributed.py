@@ -77,7 +77,7 @@ def ranks(tmp_path_factory) -> Path:
 def torchrun_dir(tmp_path_factory) -> Path:
     cwd = tmp_path_factory.mktemp("torchrun")
     r = sh([BIN / "torchrun", "--standalone", "--nproc_per_node=2", BIN / "ganlab-train", *CLI], cwd, timeout=400)
-    assert r.returncode == 0, r.stderr[-4000:]
+    assert r.returncode == 0, r.stderr[-12000:]   # torchrun's own failure report alone is ~2,000 characters
     return only_run_dir(cwd)
 
 

@@ -61,12 +61,17 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     if trainer.dist.main:
         with trainer.timer("provenance"):
             provenance.write(trainer.run_dir, trainer.hw.device)
+    finished = False
     try:
         if cfg.debug.profile:
             with profiled(trainer.run_dir):
-                return trainer.fit()
-        return trainer.fit()
+                summary = trainer.fit()
+        else:
+            summary = trainer.fit()
+        finished = True
+        return summary
     finally:
+        trainer.dist.close(finished)
         _clock["since"] = time.time()
         if trainer.dist.main and trainer.progress:
             print(f"[ganlab] {trainer.timer.line()}", file=sys.stderr)

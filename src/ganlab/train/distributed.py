@@ -68,6 +68,16 @@ class Dist:
             dist.init_process_group("nccl" if on_cuda else "gloo", rank=rank, world_size=world, timeout=TIMEOUT)
         return cls(rank, world, local, find_unused), device
 
+    def close(self, finished: bool) -> None:
+        """Leave the process group in order: after a finished run every rank waits for the others, then
+        tears gloo/nccl down itself. Left to interpreter exit, a rank can abort (SIGABRT) on its peer's
+        closed sockets. After a failure there is no barrier: the peers may never reach it."""
+        if not (self.active and dist.is_initialized()):
+            return
+        if finished:
+            dist.barrier()
+        dist.destroy_process_group()
+
     def seed(self, seed: int) -> None:
         """Different noise, augmentation and APA masks per rank (the weights come from rank 0)."""
         if self.active:
