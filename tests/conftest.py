@@ -93,17 +93,16 @@ def options(group: str) -> list[str]:
 
 @functools.cache
 def distinct_recipes() -> tuple[str, ...]:
-    """One preset per distinct recipe (model, loss, regularizers), and one with self-attention on per model that
-    has such a preset. Presets that share a recipe (e.g. biggan_diffaug_cifar10, _digits and _sprites) run the same
-    code and differ only in sizes, data and whether self-attention runs; the cheapest (a digits one) stands for them.
-    Mode seeking does not make a recipe of its own: the BigGAN digits presets add it to their paper's regularizers."""
+    """One preset per distinct recipe (model, loss, regularizers). Presets that share a recipe (e.g.
+    biggan_diffaug_cifar10, _digits and _sprites) run the same code and differ only in sizes, data and whether
+    self-attention runs (each model's self-attention has its own test); the cheapest (a digits one) stands for
+    them. Mode seeking does not make a recipe of its own: the BigGAN digits presets add it to their paper's
+    regularizers."""
     chosen: dict[tuple, str] = {}
     for option in sorted(options("experiment"), key=lambda o: (not o.endswith("_digits"), o)):
         cfg = compose_cfg([f"+experiment={option}"])
         model, regs = cfg.model.name, frozenset(cfg.get("regularizer") or {}) - {"mode_seeking"}
         chosen.setdefault((model, cfg.loss.name, regs), option)
-        if any(cfg.model.get(k, 0) for k in ("g_attn", "d_attn")):
-            chosen.setdefault((model, "self-attention"), option)
     return tuple(sorted(set(chosen.values())))
 
 

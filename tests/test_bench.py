@@ -128,7 +128,7 @@ def test_the_prepared_gpu_bench_runs_tiny_on_the_cpu_and_fills_every_section(tmp
     assert result["ddp"]["result"]["img_s_1_rank"] > 0
     assert not [e for part in ("speed", "long") for r in result[part] for e in r.get("errors", [])]
     md = (tmp_path / "gpu.md").read_text()
-    assert md.startswith("# ganlab-bench gpu on CPU") and "| biggan_digits | 16 | 32 |" in md and "Failed cells" not in md
+    assert md.startswith("# ganlab-bench gpu on CPU") and "| dcgan_digits | 32 | 64 |" in md and "Failed cells" not in md
 
 
 def test_the_step_bench_prints_flops_against_the_peak_and_the_overhead_as_a_median_with_its_spread(capsys):

@@ -2,9 +2,12 @@
 D eagerly: a compiled graph has no double backward), and bf16 autocast with regularizer heads."""
 import pytest
 import torch
+from torch.nn.utils import parametrize
 
 from conftest import compose_cfg, distinct_recipes, options, preset_on_digits, run
 from ganlab.cli.build import model_pair
+from ganlab.models.layers import SelfAttention
+from ganlab.registry import MODELS
 from ganlab.train.hardware import Hardware
 
 # aot_eager traces through dynamo and aot_autograd, where the double-backward limit lives, without
@@ -18,6 +21,18 @@ def test_every_distinct_recipe_trains_two_steps_compiled(tmp_path, option):
     summary, run_dir = run(tmp_path, preset_on_digits(option) + FAST_COMPILE, tiny_model=False)
     assert summary["status"] == "finished" and summary["step"] == 2
     assert (run_dir / "checkpoints" / "last.pt").is_file()
+
+
+def test_self_attention_with_spectral_norm_trains_compiled(tmp_path):
+    """The presets that hold self-attention differ from the compiled presets above in sizes and in this. Every
+    model builds it from models/layers.SelfAttention: attention_wgan_gp_digits compiles it without spectral norm,
+    and BigGAN-deep, at its smallest, with it (as BigGAN and the U-Net GAN hold it) in G and D."""
+    attention = {"g_attn": 8, "d_attn": 8}
+    g, d = model_pair("biggan_deep", image_size=16, channels=1, num_classes=10, **{**MODELS.info("biggan_deep")["tiny"], **attention})
+    assert all(any(isinstance(m, SelfAttention) and parametrize.is_parametrized(m.theta) for m in net.modules())
+               for net in (g, d))
+    summary, _ = run(tmp_path, ["model=biggan_deep", *[f"model.{k}={v}" for k, v in attention.items()], *FAST_COMPILE])
+    assert summary["status"] == "finished" and summary["step"] == 2
 
 
 def regularizers_no_recipe_covers() -> list[str]:

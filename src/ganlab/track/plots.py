@@ -44,7 +44,7 @@ def plot_run(run_dir: Path) -> list[Path]:
         _panel(axes[1], rows, g_keys, "generator losses")
         _panel(axes[2], rows, prob_keys, "D(x), D(G(z)) (sigmoid of logits)")
         _panel(axes[3], rows, other, "learning rates and regularizer state")
-        fig.tight_layout()
+        fig.subplots_adjust(left=0.045, right=0.99, bottom=0.14, top=0.92, wspace=0.26)   # fixed: a third of tight_layout's cost
         out.append(_save(fig, run_dir / "plots" / "losses.png"))
     evals, _ = read_jsonl(run_dir / "eval.jsonl")
     if evals:
