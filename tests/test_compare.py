@@ -136,6 +136,8 @@ def test_partial_runs_are_listed_with_what_they_have(sweep, tmp_path):
 def test_wandb_offline_run_lives_in_the_run_directory_and_holds_the_logged_keys(tmp_path):
     from conftest import run
     run(tmp_path, ["logger=wandb", "logger.wandb.mode=offline", "train.steps=2"])
+    import wandb
+    wandb.teardown()   # as at process exit: W&B's service may still be writing the file after run.finish()
     files = list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(files) == 1
     blob = files[0].read_bytes()
