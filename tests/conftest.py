@@ -95,7 +95,7 @@ def options(group: str) -> list[str]:
 def distinct_recipes() -> tuple[str, ...]:
     """One preset per distinct recipe (model, loss, regularizers). Presets that share a recipe (e.g.
     biggan_diffaug_cifar10, _digits and _sprites) run the same code and differ only in sizes, data and whether
-    self-attention runs (each model's self-attention has its own test); the cheapest (a digits one) stands for
+    self-attention runs (test_hardware compiles self-attention on its own); the cheapest (a digits one) stands for
     them. Mode seeking does not make a recipe of its own: the BigGAN digits presets add it to their paper's
     regularizers."""
     chosen: dict[tuple, str] = {}
