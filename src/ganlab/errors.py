@@ -1,7 +1,7 @@
 """What ganlab calls a user-input error (one place; the CLIs decide how it is shown, cli/errors.py).
 
 A user-input error is
-  * a `ConfigError`, wherever it is raised (a ValueError, so callers and tests can keep catching
+  * a `ConfigError` or a `BadFile`, wherever it is raised (a ValueError, so callers and tests can keep catching
     ValueError), or
   * a ValueError / TypeError / FileNotFoundError / NotADirectoryError raised inside a `user_input()`
     block: building components from the config, reading a run directory, parsing paths.
@@ -19,6 +19,11 @@ class ConfigError(ValueError):
     """A bad configuration or command-line value: the message names the key, the value and the choices."""
 
 
+class BadFile(ValueError):
+    """A file the user named, or one a run directory keeps, that cannot be used (a corrupt or foreign
+    checkpoint): the message names the file, what is wrong with it and what to do instead."""
+
+
 @contextlib.contextmanager
 def user_input():
     """Exceptions of USER_INPUT_TYPES raised inside are user-input errors (their type is kept)."""
@@ -30,4 +35,4 @@ def user_input():
 
 
 def is_user_error(e: BaseException) -> bool:
-    return isinstance(e, ConfigError) or (isinstance(e, USER_INPUT_TYPES) and getattr(e, _MARK, False))
+    return isinstance(e, (ConfigError, BadFile)) or (isinstance(e, USER_INPUT_TYPES) and getattr(e, _MARK, False))

@@ -17,6 +17,8 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from ganlab.train.checkpoint import problem
+
 
 class FormatError(ValueError):
     """An official file that is not what the importer expects: the message names the file and what was expected."""
@@ -40,9 +42,7 @@ def read_state(path: str | Path, expected: str, key: str | None = None, allow: l
         with torch.serialization.safe_globals(list(allow)):
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise FormatError(f"{path}: not loadable with torch.load(weights_only=True) ({first}); expected {expected}. "
-                          f"ganlab never unpickles code from a checkpoint") from None
+        raise FormatError(f"{path}: {problem(path, e)}; expected {expected}") from None
     if isinstance(obj, dict) and {"g", "d", "config"} <= set(obj):
         raise FormatError(f"{path}: this is a ganlab checkpoint, not {expected}; use it directly "
                           f"(ganlab-sample, init_from=...)")

@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import os
+import pickle
+import re
+import warnings
 from pathlib import Path
 
 import torch
+
+from ganlab.errors import BadFile
 
 
 def save_atomic(state: dict, path: Path) -> None:
@@ -33,8 +38,47 @@ def resolve(path: Path, names: tuple[str, ...] = ("last.pt",), what: str = "") -
     raise FileNotFoundError(f"{what}no checkpoint at {path} (expected {expected}, or a .pt file)")
 
 
-def load(path: Path, map_location="cpu") -> dict:
-    return torch.load(resolve(path), map_location=map_location, weights_only=True)
+def load(path: Path, map_location="cpu", option: str = "", fresh: str = "") -> dict:
+    """A ganlab checkpoint, loaded with weights_only=True (a pickle never runs code here). Any file that does
+    not load is a BadFile naming the file, what is wrong with it and what to do: `option` is how the user
+    names another checkpoint (e.g. "resume="), `fresh` how to go on without one (e.g. "resume=null")."""
+    path = resolve(path)
+    try:
+        with warnings.catch_warnings():   # torch's warnings about an odd pickle protocol say nothing useful here
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, UnicodeDecodeError) as e:
+        raise BadFile(f"{path}: {problem(path, e)}; {_instead(path, option, fresh)}") from None
+    if not isinstance(state, dict) or "g" not in state:
+        found = ", ".join(map(str, list(state)[:6])) if isinstance(state, dict) else type(state).__name__
+        raise BadFile(f"{path}: not a ganlab checkpoint (no 'g' entry; found: {found or 'nothing'}); for an official "
+                      f"model's weights use ganlab-import; {_instead(path, option, fresh)}")
+    return state
+
+
+def problem(path: Path, e: BaseException) -> str:
+    """What is wrong with a checkpoint torch could not load, in a few words (never torch's advice to load
+    it with weights_only=False)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))   # torch bolds part of its message with ANSI codes
+    if path.stat().st_size == 0:
+        return "the file is empty (0 bytes)"
+    unsafe = re.search(r"GLOBAL (\S+)", text)
+    if unsafe:
+        return (f"it holds a Python object ({unsafe.group(1)}) that would run code when unpickled; ganlab loads "
+                f"only tensors (weights_only=True) and did not run it")
+    if isinstance(e, EOFError) or "central directory" in text or "zip archive" in text:
+        return "the file is truncated or corrupt (not a complete checkpoint archive)"
+    detail = next((line.strip() for line in text.splitlines() if line.strip().startswith("Unsupported")), "")
+    return f"not a PyTorch checkpoint{f' ({detail})' if detail else ''}"
+
+
+def _instead(path: Path, option: str, fresh: str) -> str:
+    """Another checkpoint next to `path` (best.pt first), and how to use it or go on without one."""
+    others = sorted((p for p in path.parent.glob("*.pt") if p != path and p.stat().st_size > 0),
+                    key=lambda p: (p.name != "best.pt", -p.stat().st_mtime))
+    use = f"use another checkpoint ({option}{others[0]})" if others else \
+        f"use another checkpoint{f' ({option}PATH)' if option else ''}"
+    return f"{use}, or {fresh}" if fresh else use
 
 
 def rng_state() -> dict:

@@ -32,7 +32,7 @@ def init_from(path: str | Path, g: nn.Module, d: nn.Module, ema: nn.Module | Non
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"init_from={path}: no such checkpoint or run directory")
-    state = ckpt.load(path, map_location=device)
+    state = ckpt.load(path, map_location=device, option="init_from=")
     fresh = {"g": load_matching(g, state["g"], "generator")}
     # an imported G without its D (ganlab-import with no --d) leaves D fresh
     fresh["d"] = load_matching(d, state["d"], "discriminator") if state.get("d") is not None else sorted(d.state_dict())

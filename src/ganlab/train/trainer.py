@@ -336,7 +336,7 @@ class Trainer:
         path = self.resume_from
         if path is None:
             return
-        state = ckpt.load(path, map_location=self.hw.device)
+        state = ckpt.load(path, map_location=self.hw.device, option="resume=", fresh="start afresh with resume=null")
         diff = ckpt.config_diff(state.get("config", {}), self.config, list(self.resume_keys))
         if diff:
             raise ConfigError(f"cannot resume from {path}: the config differs in keys that matter:\n" + "\n".join(diff))

@@ -1,0 +1,122 @@
+"""Faults a user meets end in one line that says what happened and what to do, and lose nothing: a corrupt or
+foreign checkpoint, a malicious pickle (never run), ..."""
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganlab.errors import BadFile, is_user_error
+from ganlab.train import checkpoint as ckpt
+
+TINY = ["eval=none", "progress=false", "hardware=cpu", "train.batch_size=8", "dataset.image_size=16",
+        "model.g_width=8", "model.d_width=8", "train.log_every=1", "train.sample_every=100"]
+
+
+def cli(name: str, *args, env=None) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name(name)
+    return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0", **(env or {})})
+
+
+def one_line_error(out: subprocess.CompletedProcess, prog: str) -> str:
+    """The single stderr line of a refused command (exit status 2), without its `prog: error: ` start."""
+    assert out.returncode == 2, out.stderr[-3000:]
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{prog}: error: "), out.stderr[-3000:]
+    return lines[0][len(f"{prog}: error: "):]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """A finished 2-step run directory, made by ganlab-train (so it has .hydra/config.yaml)."""
+    run_dir = tmp_path_factory.mktemp("faults") / "run"
+    out = cli("ganlab-train", *TINY, "train.steps=2", f"hydra.run.dir={run_dir}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    return run_dir
+
+
+def copy_run(finished: Path, dst: Path) -> Path:
+    shutil.copytree(finished, dst)
+    return dst
+
+
+class Malicious:
+    """Unpickling this runs a shell command: ganlab must never do it."""
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def spoil(path: Path, how: str, tmp_path: Path) -> None:
+    if how == "truncated":
+        path.write_bytes(path.read_bytes()[:1000])
+    elif how == "empty":
+        path.write_bytes(b"")
+    elif how == "random bytes":
+        path.write_bytes(os.urandom(4096))
+    elif how == "malicious":
+        torch.save({"g": Malicious(tmp_path / "PWNED"), "d": {}, "config": {}}, path)
+    elif how == "malicious pickle":
+        path.write_bytes(pickle.dumps({"g": Malicious(tmp_path / "PWNED")}))
+    elif how == "foreign":
+        torch.save({"state_dict": {"w": torch.zeros(2)}}, path)
+
+
+PROBLEMS = {"truncated": "truncated or corrupt", "empty": "empty (0 bytes)", "random bytes": "not a PyTorch checkpoint",
+            "malicious": "would run code when unpickled", "malicious pickle": "not a PyTorch checkpoint",
+            "foreign": "not a ganlab checkpoint"}
+
+
+@pytest.mark.parametrize("how", list(PROBLEMS))
+def test_a_bad_checkpoint_is_one_user_error_naming_the_file_and_offering_best_pt(tmp_path, how):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    torch.save({"g": {}, "d": {}, "config": {}}, folder / "best.pt")
+    torch.save({"g": {}, "d": {}, "config": {}}, folder / "last.pt")
+    spoil(folder / "last.pt", how, tmp_path)
+    with pytest.raises(BadFile) as e:
+        ckpt.load(tmp_path, option="resume=", fresh="start afresh with resume=null")
+    message = str(e.value)
+    assert is_user_error(e.value) and "\n" not in message and "\x1b" not in message
+    assert message.startswith(f"{folder / 'last.pt'}: ") and PROBLEMS[how] in message
+    assert f"resume={folder / 'best.pt'}" in message and message.endswith("or start afresh with resume=null")
+    assert "weights_only=False" not in message
+    assert not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize("how", ["random bytes", "truncated"])
+def test_resume_from_a_corrupt_last_pt_is_refused_in_one_line(finished, tmp_path, how):
+    run_dir = copy_run(finished, tmp_path / "run")
+    spoil(run_dir / "checkpoints" / "last.pt", how, tmp_path)
+    out = cli("ganlab-train", *TINY, "train.steps=4", f"hydra.run.dir={run_dir}")
+    message = one_line_error(out, "ganlab-train")
+    assert message.startswith(f"{run_dir / 'checkpoints' / 'last.pt'}: ") and PROBLEMS[how] in message
+    assert message.endswith("or start afresh with resume=null")
+
+
+@pytest.mark.parametrize("prog,args", [("ganlab-sample", ["--n", "4", "--out", "OUT"]),
+                                       ("ganlab-evaluate", ["--no-append"])])
+def test_sample_and_evaluate_refuse_a_malicious_checkpoint_in_one_line(finished, tmp_path, prog, args):
+    run_dir = copy_run(finished, tmp_path / "run")
+    spoil(run_dir / "checkpoints" / "last.pt", "malicious", tmp_path)
+    out = cli(prog, run_dir, *[tmp_path / "out" if a == "OUT" else a for a in args])
+    message = one_line_error(out, prog)
+    assert "would run code when unpickled" in message and "weights_only=False" not in message
+    assert not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize("option", ["init_from", "resume"])
+def test_init_from_and_resume_refuse_a_malicious_checkpoint_in_one_line(tmp_path, option):
+    evil = tmp_path / "evil.pt"
+    spoil(evil, "malicious", tmp_path)
+    out = cli("ganlab-train", *TINY, "train.steps=2", f"{option}={evil}", f"hydra.run.dir={tmp_path / 'run'}")
+    message = one_line_error(out, "ganlab-train")
+    assert message.startswith(f"{evil}: it holds a Python object (posix.system)")
+    assert not (tmp_path / "PWNED").exists()
