@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 
 from conftest import compose_cfg
-from ganlab.cli import bench_recipes
-from ganlab.cli.bench_recipes import digits_presets, row, run_preset, suite_presets, table
+from ganlab.bench import recipes as bench_recipes
+from ganlab.bench.recipes import digits_presets, row, run_preset, suite_presets, table
 
 
 def fake_run(d, fids, floor=30.0, **extra):
@@ -106,7 +106,7 @@ def test_a_preset_runs_as_a_user_would_in_its_own_process(tmp_path):
 
 
 def test_the_yardstick_is_a_plain_loop_that_trains():
-    from ganlab.cli.yardstick import plain_loop_rate, scaled_minutes, tutorial_pair
+    from ganlab.bench.yardstick import plain_loop_rate, scaled_minutes, tutorial_pair
     g, d = tutorial_pair()
     assert g(torch.randn(2, 100, 1, 1)).shape == (2, 3, 32, 32) and d(torch.randn(2, 3, 32, 32)).shape == (2, 1)
     assert plain_loop_rate(seconds=0.5, batch=8, warmup=1) > 0
@@ -137,7 +137,7 @@ def test_the_step_bench_prints_flops_against_the_peak_and_the_overhead_as_a_medi
           "--yardstick-seconds", "0.5",
           "--override", "model.g_width=8", "--override", "model.d_width=8", "--override", "dataset.image_size=16"])
     out = capsys.readouterr().out
-    assert re.search(r"fp32 matmul peak [\d.]+ GFLOP/s; plain PyTorch DCGAN loop \(cli/yardstick.py\) \d+ img/s", out)
+    assert re.search(r"fp32 matmul peak [\d.]+ GFLOP/s; plain PyTorch DCGAN loop \(bench/yardstick.py\) \d+ img/s", out)
     cells = [c.strip() for c in next(line for line in out.splitlines() if line.startswith("| dcgan_digits")).split("|")[1:-1]]
     fp32, gflop, of_peak, overhead = float(cells[3]), float(cells[4]), float(cells[5].rstrip("%")), cells[6]
     median, low, high = map(float, re.fullmatch(r"([\d.]+) \(([\d.]+)-([\d.]+)\)", overhead).groups())
@@ -145,7 +145,7 @@ def test_the_step_bench_prints_flops_against_the_peak_and_the_overhead_as_a_medi
 
 
 def test_flops_are_counted_per_image_or_reported_missing_where_a_penalty_needs_a_double_backward(tmp_path):
-    from ganlab.cli.bench_step import fit_rate, flops_per_image, recipe_cfg
+    from ganlab.bench.step import fit_rate, flops_per_image, recipe_cfg
     small = ["model.g_width=8", "model.d_width=8", "dataset.image_size=16", "train.batch_size=8"]
     _, plain = fit_rate(recipe_cfg("dcgan_digits", small), 1, 1, tmp_path / "dcgan")
     _, gp = fit_rate(recipe_cfg("wgan_gp_digits", small), 1, 1, tmp_path / "wgan_gp")

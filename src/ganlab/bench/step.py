@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 from omegaconf import open_dict
 
-from ganlab.cli.bench_recipes import digits_presets
+from ganlab.bench.recipes import digits_presets
+from ganlab.bench.yardstick import plain_loop_rate
 from ganlab.cli.build import build
 from ganlab.cli.choices import compose_config
-from ganlab.cli.yardstick import plain_loop_rate
 from ganlab.registry import DATASETS
 from ganlab.track.stats import Stats
 
@@ -178,7 +178,7 @@ def main(a) -> None:
     print(f"ganlab-bench step: {a.steps} timed iterations after {a.warmup} warm-up ones, {device}"
           f"{' ' + torch.cuda.get_device_name() if device == 'cuda' else f' ({torch.get_num_threads()} threads)'};"
           f" img/s (real images through D); fp32 matmul peak {peak / 1e9:.1f} GFLOP/s"
-          + (f"; plain PyTorch DCGAN loop (cli/yardstick.py) {yardstick:.0f} img/s" if yardstick else ""))
+          + (f"; plain PyTorch DCGAN loop (bench/yardstick.py) {yardstick:.0f} img/s" if yardstick else ""))
     print("| recipe | px | batch | " + " | ".join(cols) + " |")
     print("|---" * (3 + len(cols)) + "|")
     errors: list[str] = []

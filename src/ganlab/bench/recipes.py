@@ -9,7 +9,7 @@ names and preset names, comma-separated.
 
 The bar: FID <= 3x the floor within 6 minutes for digits (12 for the presets with 5 D steps per G step) and
 20 minutes for sprites, and for a conditional preset class_acc >= 0.9 (digits) or 0.8 (sprites). Minutes are
-scaled to a machine whose plain PyTorch DCGAN loop runs at 360 img/s (cli/yardstick.py), measured in the same
+scaled to a machine whose plain PyTorch DCGAN loop runs at 360 img/s (bench/yardstick.py), measured in the same
 call, so the bar means the same on every machine. Each run is a plain `ganlab-train +experiment=PRESET` in
 its own process, so what is timed is what a user runs.
 """
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ganlab import CONF_DIR
-from ganlab.cli.yardstick import REFERENCE_IMG_S, plain_loop_rate, scaled_minutes
+from ganlab.bench.yardstick import REFERENCE_IMG_S, plain_loop_rate, scaled_minutes
 from ganlab.track.runs import load_run
 
 BAR_RATIO = 3.0

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from ganlab import CONF_DIR
-from ganlab.cli.bench_step import SETTINGS, fit_rate, flops_per_image, matmul_peak, recipe_cfg, scaling
+from ganlab.bench.step import SETTINGS, fit_rate, flops_per_image, matmul_peak, recipe_cfg, scaling
 from ganlab.track.jsonl import read_jsonl
 
 STUDIOGAN_BIGGAN_S_PER_100 = 41.0   # StudioGAN's CIFAR-10 BigGAN log: batch 64, 5 D steps, TITAN RTX, fp32
@@ -151,7 +151,7 @@ def ddp_row(device: torch.device, a, root: Path) -> dict:
     cfg = recipe_cfg("dcgan_digits", [f"hardware.device={device.type}", *small("dcgan_digits", a)])
 
     def run():
-        from ganlab.cli.bench_step import _rank_fit
+        from ganlab.bench.step import _rank_fit
         from ganlab.train.launch import launch
         launch(1, _rank_fit, (cfg, a.steps, a.warmup, str(root / "ddp1"), str(root / "ddp1.json"), 0))
         out = {"img_s_1_rank": json.loads((root / "ddp1.json").read_text())["img_s"], "img_s_2_ranks": None}
