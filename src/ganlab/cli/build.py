@@ -39,6 +39,7 @@ from ganlab.train.debug import OneBatch
 from ganlab.train.distributed import Dist, convert_sync_bn
 from ganlab.train.finetune import frozen_parameters, init_from
 from ganlab.train.hardware import Hardware
+from ganlab.train.outputs import RunOptions
 from ganlab.train.settings import steps_for_epochs
 from ganlab.train.trainer import Parts, Trainer
 
@@ -200,10 +201,10 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
     sampler = build_sampler(ev, hw.device)
     evaluator, eval_every = build_evaluator(cfg, ev, data, hw.device, ema=settings.ema.enabled, sampler=sampler,
                                             run_dir=run_dir, ranks=dist)
-    trainer = Trainer(Parts(g, d, loss, regs, opt_g, opt_d, sched_g, sched_d, batches), settings, run_dir, hw,
-                      loggers=build_loggers(cfg, run_dir) if dist.main else [], evaluator=evaluator,
-                      eval_every=eval_every, config=config, resume_keys=RESUME_KEYS,
-                      resume_from=resume_path(top.resume, run_dir), progress=top.progress and dist.main,
+    run = RunOptions(run_dir, loggers=build_loggers(cfg, run_dir) if dist.main else [], evaluator=evaluator,
+                     eval_every=eval_every, config=config, resume_keys=RESUME_KEYS,
+                     resume_from=resume_path(top.resume, run_dir), progress=top.progress and dist.main)
+    trainer = Trainer(Parts(g, d, loss, regs, opt_g, opt_d, sched_g, sched_d, batches), settings, hw, run,
                       stats=stats, dist=dist, sampler=sampler)
     if top.init_from:   # a resume of this run (resume=auto) later replaces these weights
         fresh = init_from(top.init_from, g, d, trainer.ema.model if trainer.ema else None, hw.device)

@@ -4,14 +4,15 @@
                loss = loss.d(out_r, out_f) + sum(reg.d_terms(ctx))
     G step:    out_f = D(augment(G(z, y))); loss = loss.g(out_f) + sum(reg.g_terms(ctx))
     then EMA(G), schedules, regularizer updates; every k steps log, sample, evaluate, checkpoint.
+
+What the run writes besides checkpoints (the grid, evaluations, summary.json) is train/outputs.py; what a
+checkpoint holds and how a run resumes from one, train/state.py.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import torch
 import torch.nn as nn
@@ -19,22 +20,19 @@ from tqdm import tqdm
 
 from ganlab.data.base import DeviceBatches
 from ganlab.data.stream import LoaderBatches
-from ganlab.errors import ConfigError
 from ganlab.losses import AdversarialLoss
 from ganlab.metrics.sampling import GSampler
 from ganlab.models.base import DOut, sample_prior
 from ganlab.regularizers.base import Regularizer, StepContext
 from ganlab.track.images import save_grid
-from ganlab.track.jsonl import drop_after
-from ganlab.track.plots import plot_run
 from ganlab.track.stats import Stats
-from ganlab.track.summary import previous_wall_time, summarize
 from ganlab.track.timing import Timer
-from ganlab.train import checkpoint as ckpt
-from ganlab.train.diagnostics import frozen_buffers, side_effect_free
+from ganlab.train import state
+from ganlab.train.diagnostics import side_effect_free
 from ganlab.train.distributed import Dist
 from ganlab.train.ema import EMA
 from ganlab.train.hardware import Hardware
+from ganlab.train.outputs import Evaluations, RunOptions, SampleGrid, write_summary
 from ganlab.train.preemption import StopRequest
 from ganlab.train.schedules import Schedule
 from ganlab.train.settings import TrainSettings
@@ -42,17 +40,6 @@ from ganlab.train.settings import TrainSettings
 
 class NonFiniteLoss(RuntimeError):
     pass
-
-
-class Evaluator(Protocol):
-    def evaluate(self, g: nn.Module, d: nn.Module, step: int) -> dict: ...
-
-
-class Logger(Protocol):
-    def log(self, row: dict) -> None: ...
-    def log_images(self, name: str, path: Path, step: int) -> None: ...
-    def log_eval(self, result: dict) -> None: ...
-    def close(self) -> None: ...
 
 
 @dataclass
@@ -71,37 +58,33 @@ class Parts:
 
 
 class Trainer:
-    def __init__(self, parts: Parts, settings: TrainSettings, run_dir: Path, hardware: Hardware, *,
-                 loggers: list[Logger] = (), evaluator: Evaluator | None = None, eval_every: int = 0,
-                 config: dict | None = None, resume_keys: tuple[str, ...] = (), resume_from: Path | None = None,
-                 progress: bool = True, stats: Stats | None = None, dist: Dist | None = None,
-                 sampler: GSampler | None = None):
+    def __init__(self, parts: Parts, settings: TrainSettings, hardware: Hardware, run: RunOptions, *,
+                 stats: Stats | None = None, dist: Dist | None = None, sampler: GSampler | None = None):
+        """`stats` is the channel setup() opened the regularizers' readers on; `dist` what this rank knows of
+        the others; `sampler` how grids sample G (eval.g_mode), the evaluator's own."""
         settings.validate()
-        g, d, regularizers, data = parts.g, parts.d, parts.regs, parts.data
-        opt_g, opt_d, sched_g, sched_d = parts.opt_g, parts.opt_d, parts.sched_g, parts.sched_d
-        self.g, self.d, self.loss, self.regs = g, d, parts.loss, list(regularizers)
+        g, d, self.regs = parts.g, parts.d, list(parts.regs)
+        self.g, self.d, self.loss, self.data = g, d, parts.loss, parts.data
         self.g_fn, self.d_fn = hardware.compiled(g), hardware.compiled(d)
         # DDP only where gradients are averaged: G in the G step, D (+ heads) in run_d's D step (distributed.py)
         self.dist = dist or Dist()
-        self.g_ddp, self.d_ddp = self.dist.wrap_models(g, d, regularizers, hardware) or (self.g_fn, self.d_fn)
+        self.g_ddp, self.d_ddp = self.dist.wrap_models(g, d, self.regs, hardware) or (self.g_fn, self.d_fn)
         self.d_for = {"d": self.d_ddp, "g": self.d_fn}
-        self.opt_g, self.opt_d, self.sched_g, self.sched_d = opt_g, opt_d, sched_g, sched_d
+        self.opt_g, self.opt_d, self.sched_g, self.sched_d = parts.opt_g, parts.opt_d, parts.sched_g, parts.sched_d
         self.scaler_g, self.scaler_d = hardware.scaler(), hardware.scaler()
-        self.data, self.s, self.hw = data, settings, hardware
-        self.run_dir, self.loggers, self.evaluator, self.eval_every = Path(run_dir), list(loggers), evaluator, eval_every
-        self.config, self.resume_keys, self.progress = config or {}, resume_keys, progress
-        self.resume_from = resume_from
-        self.sampler = sampler or GSampler(device=hardware.device)   # how grids sample G (eval.g_mode)
+        self.s, self.hw, self.run = settings, hardware, run
+        self.run_dir, self.loggers, self.progress = Path(run.run_dir), list(run.loggers), run.progress
         self.ema = EMA(g, settings.ema.decay, settings.ema.start) if settings.ema.enabled else None
-        self.stats = stats if stats is not None else Stats(self.dist)   # setup() opened the readers
+        self.stats = stats if stats is not None else Stats(self.dist)
         self.stats.open("log")
-        sched_g.attach(self.stats, "loss/g/total")
-        sched_d.attach(self.stats, "loss/d/total")
-        self.step, self.images_seen, self.elapsed, self.best_fid = 0, 0, 0.0, float("inf")
+        self.sched_g.attach(self.stats, "loss/g/total")
+        self.sched_d.attach(self.stats, "loss/d/total")
+        self.step, self.images_seen, self.elapsed = 0, 0, 0.0
         self.timer = Timer()   # this process's seconds per part (summary.json time_s); diagnostics only
         self._watch: list[tuple[int, str, torch.Tensor]] = []   # loss terms awaiting a finiteness check
         self.num_classes = getattr(g, "num_classes", 0)
-        self.fixed_z, self.fixed_y = self.sampler.grid_noise(g, settings.samples_per_class, seed=12345)  # own RNG
+        self.grid = SampleGrid(sampler or GSampler(device=hardware.device), g, settings.samples_per_class)
+        self.evals = Evaluations(run.evaluator, run.eval_every, hardware.device)
 
     # ---- the step ---------------------------------------------------------------------------
     def run_d(self, x: torch.Tensor, y: torch.Tensor | None, side: str, ctx: StepContext,
@@ -201,7 +184,7 @@ class Trainer:
 
     # ---- the loop ---------------------------------------------------------------------------
     def fit(self) -> dict:
-        self.resume()
+        state.resume(self)
         start_step, t0 = self.step, time.time()
         if self.step == 0 and self.dist.main:
             save_grid(self.data.preview(64), self.run_dir / "samples" / "real.png", 8)
@@ -232,7 +215,7 @@ class Trainer:
                     if self.step % self.s.sample_every == 0 or last:
                         with self.timer("samples"):
                             self.sample()
-                    if self.evaluator and self.eval_every and (self.step % self.eval_every == 0 or last):
+                    if self.evals.due(self.step, last):
                         with self.timer("eval"):
                             self.evaluate()
                     # every rank stops at one step; under DDP the flag is shared at log steps only (no sync per step)
@@ -241,7 +224,7 @@ class Trainer:
                     if self.step % self.s.ckpt_every == 0 or last or stopping:
                         self.check_finite()
                         with self.timer("checkpoints"):
-                            self.save("last.pt")
+                            state.save(self, "last.pt")
                     if stopping:
                         break
                 status = "preempted" if self.step < self.s.steps else "finished"
@@ -287,83 +270,26 @@ class Trainer:
     def g_eval(self) -> nn.Module:
         return self.ema.model if self.ema else self.g
 
-    @torch.no_grad()
-    def sample(self) -> Path:
-        """The fixed-noise grid from G (EMA when on), rows = classes, sampled as evaluation samples it."""
-        with self.sampler.prepared(self.g_eval):
-            imgs = self.sampler.images(self.g_eval, self.fixed_z, self.fixed_y, self.hw.autocast)
-        if not self.dist.main:   # every rank generates (SyncBatchNorm calls are collective), rank 0 writes
-            return None
-        path = save_grid(imgs, self.run_dir / "samples" / f"step_{self.step:07d}.png", self.s.samples_per_class)
-        for logger in self.loggers:
+    def sample(self) -> Path | None:
+        """The fixed-noise grid from G (EMA when on), written by rank 0 and shown to its loggers."""
+        path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
+        path = self.grid.draw(self.g_eval, self.hw.autocast, path if self.dist.main else None)
+        for logger in self.loggers if path else ():
             logger.log_images("samples", path, self.step)
         return path
 
     def evaluate(self) -> dict:
-        devices = [self.hw.device] if self.hw.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), frozen_buffers(self.g_eval), frozen_buffers(self.d):
-            result = {"step": self.step, "kimg": self.images_seen / 1000,
-                      **self.evaluator.evaluate(self.g_eval, self.d, self.step)}   # rank 0's, on every rank
+        result, best = self.evals.run(self.g_eval, self.d, self.step, self.images_seen)
         for logger in self.loggers:   # rank 0's loggers only; jsonl writes eval.jsonl
             logger.log_eval(result)
-        fid = result.get("fid")
-        if isinstance(fid, (int, float)) and fid < self.best_fid:
-            self.best_fid = fid
+        if best:
             self.check_finite()
-            self.save("best.pt")
+            state.save(self, "best.pt")
         return result
 
-    # ---- checkpoints --------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        return {
-            "step": self.step, "images_seen": self.images_seen, "best_fid": self.best_fid,
-            "g": self.g.state_dict(), "d": self.d.state_dict(),
-            "ema": self.ema.state_dict() if self.ema else None,
-            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-            "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
-            "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict(),
-            "regs": [r.state_dict() for r in self.regs], "data": self.data.state_dict(),
-            "stats": self.stats.state_dict(), "rng": ckpt.rng_state(), "config": self.config,
-        }
-
-    def save(self, name: str) -> None:
-        ranks = self.dist.rank_states({"rng": ckpt.rng_state(), "stats": self.stats.state_dict(),   # a collective:
-                                       "regs": [r.state_dict() for r in self.regs]})       # per-rank state
-        if self.dist.main:
-            ckpt.save_atomic({**self.state_dict(), **ranks}, self.run_dir / "checkpoints" / name)
-
-    def resume(self) -> None:
-        path = self.resume_from
-        if path is None:
-            return
-        state = ckpt.load(path, map_location=self.hw.device, option="resume=", fresh="start afresh with resume=null")
-        diff = ckpt.config_diff(state.get("config", {}), self.config, list(self.resume_keys))
-        if diff:
-            raise ConfigError(f"cannot resume from {path}: the config differs in keys that matter:\n" + "\n".join(diff))
-        state = {**state, **(self.dist.own_state(state, path) or {})}   # this rank's RNG, statistics, APA images
-        self.g.load_state_dict(state["g"])
-        self.d.load_state_dict(state["d"])
-        if self.ema and state["ema"] is not None:
-            self.ema.load_state_dict(state["ema"])
-        for name in ("opt_g", "opt_d", "sched_g", "sched_d", "scaler_g", "scaler_d", "data", "stats"):
-            getattr(self, name).load_state_dict(state[name])
-        for r, s in zip(self.regs, state["regs"]):
-            r.load_state_dict(s)
-        ckpt.set_rng_state({k: (v.cpu() if isinstance(v, torch.Tensor) else [t.cpu() for t in v])
-                            for k, v in state["rng"].items()})
-        self.step, self.images_seen, self.best_fid = state["step"], state["images_seen"], state["best_fid"]
-        self.elapsed = previous_wall_time(self.run_dir)
-        for log in ("metrics.jsonl", "eval.jsonl"):   # what a killed run logged after this checkpoint
-            drop_after(self.run_dir / log, self.step)
-
     def write_summary(self, status: str, signal_name: str | None = None) -> None:
-        if self.dist.main:
-            with self.timer("plots"):
-                plot_run(self.run_dir)
-        self.summary = summarize(self.run_dir, status, step=self.step, steps=self.s.steps, images_seen=self.images_seen,
-                                 wall_time_s=self.elapsed, final=getattr(self, "last_row", {}),
-                                 time_s=self.timer.rounded(), signal=signal_name)
-        if self.dist.main:
-            (self.run_dir / "summary.json").write_text(json.dumps(self.summary, indent=2))
+        self.summary = write_summary(self.run_dir, self.dist.main, self.timer, status, step=self.step,
+                                     steps=self.s.steps, images_seen=self.images_seen, wall_time_s=self.elapsed,
+                                     final=getattr(self, "last_row", {}), signal=signal_name)
         for logger in self.loggers:
             logger.close()

@@ -1,0 +1,98 @@
+"""What a run writes of itself besides checkpoints, and the options that say where: the fixed-noise sample
+grid, the evaluations (when they are due, and which is the best so far), summary.json with the run's plots.
+None of it changes training (DESIGN.md, Contracts): the grid's noise comes from its own RNG, and an
+evaluation forks the RNG and leaves every buffer as it found it."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import torch
+import torch.nn as nn
+
+from ganlab.metrics.sampling import GSampler
+from ganlab.track.images import save_grid
+from ganlab.track.plots import plot_run
+from ganlab.track.summary import summarize
+from ganlab.track.timing import Timer
+from ganlab.train.diagnostics import frozen_buffers
+
+GRID_SEED = 12345   # the grid's noise is the same in every run of a config, and drawing it moves no training RNG
+
+
+class Evaluator(Protocol):
+    def evaluate(self, g: nn.Module, d: nn.Module, step: int) -> dict: ...
+
+
+class Logger(Protocol):
+    def log(self, row: dict) -> None: ...
+    def log_images(self, name: str, path: Path, step: int) -> None: ...
+    def log_eval(self, result: dict) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class RunOptions:
+    """Run-level options: where the run writes and whom it reports to, how often it evaluates, and what it
+    resumes from (a resume whose config differs in one of `resume_keys` is refused)."""
+    run_dir: Path
+    loggers: list[Logger] = field(default_factory=list)
+    evaluator: Evaluator | None = None
+    eval_every: int = 0
+    config: dict = field(default_factory=dict)   # the resolved config, saved in every checkpoint
+    resume_keys: tuple[str, ...] = ()
+    resume_from: Path | None = None
+    progress: bool = True
+
+
+class SampleGrid:
+    """The fixed-noise grid, rows = classes when G is conditional, sampled as evaluation samples G
+    (eval.g_mode: batch, running or standing statistics)."""
+
+    def __init__(self, sampler: GSampler, g: nn.Module, per_class: int):
+        self.sampler, self.per_class = sampler, per_class
+        self.z, self.y = sampler.grid_noise(g, per_class, seed=GRID_SEED)
+
+    @torch.no_grad()
+    def draw(self, g: nn.Module, autocast: Callable, path: Path | None) -> Path | None:
+        """Every rank generates (SyncBatchNorm calls are collective); the one given a `path` writes it."""
+        with self.sampler.prepared(g):
+            imgs = self.sampler.images(g, self.z, self.y, autocast)
+        return save_grid(imgs, path, self.per_class) if path is not None else None
+
+
+class Evaluations:
+    """When the run evaluates (every `every` steps and at the last one), and the best FID so far (the
+    trainer writes best.pt when it improves)."""
+
+    def __init__(self, evaluator: Evaluator | None, every: int, device: torch.device):
+        self.evaluator, self.every, self.device = evaluator, every, device
+        self.best_fid = float("inf")
+
+    def due(self, step: int, last: bool) -> bool:
+        return bool(self.evaluator and self.every and (step % self.every == 0 or last))
+
+    def run(self, g: nn.Module, d: nn.Module, step: int, images_seen: int) -> tuple[dict, bool]:
+        """-> (the result, whether its FID is the best so far); rank 0's result, on every rank."""
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), frozen_buffers(g), frozen_buffers(d):
+            result = {"step": step, "kimg": images_seen / 1000, **self.evaluator.evaluate(g, d, step)}
+        fid = result.get("fid")
+        best = isinstance(fid, (int, float)) and fid < self.best_fid
+        if best:
+            self.best_fid = fid
+        return result, best
+
+
+def write_summary(run_dir: Path, main: bool, timer: Timer, status: str, **facts) -> dict:
+    """The run's plots and summary.json (rank 0 writes; every rank gets the summary back). `facts` are
+    summarize's: step, steps, images_seen, wall_time_s, final, signal."""
+    if main:
+        with timer("plots"):
+            plot_run(run_dir)
+    summary = summarize(run_dir, status, time_s=timer.rounded(), **facts)
+    if main:
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
