@@ -15,7 +15,7 @@ from ganlab.data.subsets import subset_indices
 from ganlab.registry import DATASETS
 
 
-def png(path, size=(20, 12), mode="RGB", value=128):
+def png(path, size=(20, 16), mode="RGB", value=128):
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new(mode, size, value if mode in ("L",) else (value,) * len(mode)).save(path)
     return path
@@ -38,11 +38,11 @@ def test_folder_decodes_converts_and_skips_corrupt_files(faces, capsys):
     assert data.images.shape == (8, 3, 8, 8) and data.images.dtype == torch.uint8
     assert data.labels is None and data.num_classes == 0
     out = capsys.readouterr().out
-    assert "skipped 1 unreadable image(s)" in out and "broken.png" in out
+    assert f"skipped 1 image(s) in {faces} (1 corrupt): broken.png" in out
 
 
 def test_corrupt_files_stop_with_on_corrupt_error(faces):
-    with pytest.raises(ValueError, match=r"unreadable image .*broken\.png"):
+    with pytest.raises(ValueError, match=r"unusable image .*broken\.png: corrupt"):
         DATASETS.build("imagefolder", root=str(faces), image_size=8, on_corrupt="error")
 
 
@@ -169,7 +169,7 @@ def classes(tmp_path):
     root = tmp_path / "classes"
     for c in range(3):
         for i in range(5):
-            png(root / f"class{c}" / f"{i}.png", size=(12 + i, 10), value=40 * c + 10 * i)
+            png(root / f"class{c}" / f"{i}.png", size=(16 + i, 16), value=40 * c + 10 * i)
     return root
 
 
@@ -215,9 +215,9 @@ def test_stream_skips_or_stops_on_a_corrupt_file(faces, capsys):
     data = DATASETS.build("imagefolder", root=str(faces), image_size=8, storage="stream")
     broken = data.files.index(str(faces / "broken.png"))
     x, _ = data.take(torch.tensor([broken]))
-    assert x.shape == (1, 3, 8, 8) and "skipped unreadable image" in capsys.readouterr().out
+    assert x.shape == (1, 3, 8, 8) and "skipped image" in capsys.readouterr().out
     strict = DATASETS.build("imagefolder", root=str(faces), image_size=8, storage="stream", on_corrupt="error")
-    with pytest.raises(ValueError, match="unreadable image .*broken.png"):
+    with pytest.raises(ValueError, match="unusable image .*broken.png: corrupt"):
         strict.take(torch.tensor([broken]))
 
 
@@ -228,3 +228,52 @@ def test_training_and_evaluation_on_a_streamed_folder(classes, tmp_path):
         "eval=default", "eval.every=3", "eval.num_samples=20", "eval.extractor=digits", "eval.metrics=[fid,d_acc]"])
     assert summary["status"] == "finished" and np.isfinite(summary["best_eval"]["fid"])
     assert (run_dir / "samples" / "real.png").is_file()
+
+
+def header_only_png(path, width, height):
+    """A PNG whose header claims width x height (RGB) and whose pixels are missing: what a decompression bomb
+    looks like before it is decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("storage", ["memory", "stream"])
+def test_bombs_and_tiny_images_are_skipped_before_decoding_and_reported_on_every_run(faces, storage, capsys):
+    header_only_png(faces / "bomb.png", 20000, 20000)     # PIL itself refuses this one
+    header_only_png(faces / "big.png", 12000, 12000)      # PIL would decode this one (2 GB as RGB)
+    png(faces / "dot.png", size=(1, 1))
+    data = DATASETS.build("imagefolder", root=str(faces), image_size=8, storage=storage)
+    if storage == "stream":
+        reasons = {name: folder.decode(str(faces / name), 8, 3, True) for name in ("bomb.png", "big.png", "dot.png")}
+        assert all(r.startswith("too large") for r in (reasons["bomb.png"], reasons["big.png"]))
+        assert reasons["dot.png"] == "too small (1x1, under dataset.image_size=8)"
+        return
+    assert len(data) == 8
+    for _ in range(2):   # the second run reads the cache, and still says what was left out
+        out = capsys.readouterr().out
+        assert "skipped 4 image(s)" in out and "(1 corrupt, 2 too large, 1 too small)" in out
+        DATASETS.build("imagefolder", root=str(faces), image_size=8, storage=storage)
+
+
+def test_a_bomb_stops_the_run_in_one_line_with_on_corrupt_error(faces):
+    (faces / "broken.png").unlink()
+    header_only_png(faces / "bomb.png", 20000, 20000)
+    with pytest.raises(ValueError, match=r"^unusable image .*bomb\.png: too large \([^\n]*\)$"):
+        DATASETS.build("imagefolder", root=str(faces), image_size=8, on_corrupt="error")
+
+
+def test_a_streamed_unusable_file_is_one_line_from_a_worker(faces):
+    from ganlab.errors import BadFile
+    data = DATASETS.build("imagefolder", root=str(faces), image_size=8, storage="stream", on_corrupt="error",
+                          workers=1)
+    batches = batches_for(data, len(data), "cpu")
+    with pytest.raises(BadFile) as e:
+        batches.next()
+    assert "\n" not in str(e.value) and str(e.value).startswith(f"unusable image {faces / 'broken.png'}: corrupt")

@@ -120,3 +120,14 @@ def test_init_from_and_resume_refuse_a_malicious_checkpoint_in_one_line(tmp_path
     message = one_line_error(out, "ganlab-train")
     assert message.startswith(f"{evil}: it holds a Python object (posix.system)")
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_a_streamed_folder_with_an_unusable_file_stops_in_one_line(tmp_path):
+    from test_data import header_only_png, png
+    for i in range(8):
+        png(tmp_path / "faces" / f"{i}.png", value=20 * i)
+    header_only_png(tmp_path / "faces" / "bomb.png", 20000, 20000)
+    out = cli("ganlab-train", *TINY, "train.steps=2", "dataset=imagefolder", f"dataset.root={tmp_path / 'faces'}",
+              "dataset.storage=stream", "dataset.on_corrupt=error", "dataset.workers=1", f"hydra.run.dir={tmp_path / 'run'}")
+    message = one_line_error(out, "ganlab-train")
+    assert message.startswith(f"unusable image {tmp_path / 'faces' / 'bomb.png'}: too large")

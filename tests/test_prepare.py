@@ -118,3 +118,9 @@ def test_bad_input_is_one_line(src, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main([str(tmp_path / "nowhere"), str(tmp_path / "out"), "--size", "16"])
     assert e.value.code == 2 and capsys.readouterr().err == f"ganlab-prepare: error: {tmp_path / 'nowhere'}: no such folder\n"
+
+
+@pytest.mark.parametrize("width,height", [(20000, 20000), (12000, 12000)])
+def test_a_decompression_bomb_is_too_large_and_never_decoded(tmp_path, width, height):
+    from test_data import header_only_png
+    assert clean(header_only_png(tmp_path / "bomb.png", width, height), 16)[:2] == (None, "too large")

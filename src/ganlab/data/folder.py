@@ -9,6 +9,11 @@ storage=stream: FolderFiles decodes each file when a batch needs it, in DataLoad
 (data/stream.py); nothing is cached. storage=auto (the default) streams when the decoded images,
 N x C x S x S bytes, would exceed memory_limit_gb (default: a quarter of this machine's memory).
 Class subfolders become labels with labels=folders.
+
+A file is skipped (on_corrupt=skip, reported on every run, cached or not) or stops the run (on_corrupt=error)
+for the reasons ganlab-prepare skips it: corrupt (does not decode), too small (shorter side below image_size:
+upscaling would invent detail) and too large (over MAX_PIXELS, checked from the header before decoding: a
+168 KB PNG can decode to 2 GB).
 """
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ import hashlib
 import json
 import os
 import random
+import warnings
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -26,12 +33,14 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from ganlab.data.base import ImageSet
+from ganlab.errors import BadFile
 from ganlab.registry import DATASETS
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 ORDERS = ("name", "newest", "random")
 STORAGES = ("auto", "memory", "stream")
-CACHE_VERSION = 1
+CACHE_VERSION = 2   # 2: too-small and too-large files are skipped, and the skipped ones are kept in the cache
+MAX_PIXELS = 8192 * 8192   # decoded size cap: 8192x8192 is 200 MB as RGB
 
 
 def physical_memory() -> int:
@@ -90,9 +99,17 @@ def labels_of(root: Path, files: list[Path], classes: list[str]) -> torch.Tensor
 
 
 def decode(path: str, image_size: int, channels: int, center_crop: bool):
-    """One file -> uint8 (C, S, S), or the error text when it cannot be read."""
+    """One file -> uint8 (C, S, S), or why it is skipped ("corrupt (...)", "too small (...)", "too large (...)")."""
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():   # the size cap below decides, not PIL's bomb warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+        with im:
+            w, h = im.size   # from the header: nothing decoded yet
+            if w * h > MAX_PIXELS:
+                return f"too large ({w}x{h} pixels; ganlab decodes at most {MAX_PIXELS / 1e6:.0f} megapixels)"
+            if min(w, h) < image_size:
+                return f"too small ({w}x{h}, under dataset.image_size={image_size})"
             im = im.convert("L" if channels == 1 else "RGB")   # RGBA, palette, greyscale: all converted
             if center_crop:
                 w, h = im.size
@@ -100,8 +117,10 @@ def decode(path: str, image_size: int, channels: int, center_crop: bool):
                 im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
             im = im.resize((image_size, image_size), Image.BICUBIC, reducing_gap=None)
             arr = np.asarray(im, dtype=np.uint8)
+    except Image.DecompressionBombError as e:   # PIL's own refusal, at twice its MAX_IMAGE_PIXELS
+        return f"too large ({e})"
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        return f"{type(e).__name__}: {e}"
+        return f"corrupt ({type(e).__name__}: {e})"
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 
@@ -135,12 +154,14 @@ def imagefolder(root: str, image_size: int = 64, channels: int = 3, center_crop:
     with making(cache):   # sweep jobs on one folder decode it once; the others wait for the cache
         if cache.is_file():
             z = np.load(cache)
-            images, ys = torch.from_numpy(z["images"]), torch.from_numpy(z["labels"])
+            images, ys, skipped = torch.from_numpy(z["images"]), torch.from_numpy(z["labels"]), list(z["skipped"])
         else:
-            images, ys = _decode_all(root_p, files, classes, image_size, channels, center_crop, on_corrupt, workers)
+            images, ys, skipped = _decode_all(root_p, files, classes, image_size, channels, center_crop, on_corrupt,
+                                              workers)
             tmp = cache.with_name(cache.stem + ".tmp.npz")
-            np.savez(tmp, images=images.numpy(), labels=ys.numpy())
+            np.savez(tmp, images=images.numpy(), labels=ys.numpy(), skipped=np.array(skipped, dtype=str))
             os.replace(tmp, cache)
+    report_skipped(root_p, skipped)
     return ImageSet(images, ys if classes else None, len(classes), f"imagefolder[{root_p}]")
 
 
@@ -154,17 +175,24 @@ def _decode_all(root, files, classes, image_size, channels, center_crop, on_corr
         decoded = [_decode_args(a) for a in tqdm(args, desc=f"decoding {root.name}", unit="img", mininterval=2)]
     bad = [(f, r) for f, r in zip(files, decoded) if isinstance(r, str)]
     if bad and on_corrupt == "error":
-        raise ValueError(f"unreadable image {bad[0][0]}: {bad[0][1]} ({len(bad)} unreadable in {root}; "
+        raise ValueError(f"unusable image {bad[0][0]}: {bad[0][1]} ({len(bad)} unusable in {root}; "
                          f"dataset.on_corrupt=skip leaves them out)")
-    if bad:
-        names = ", ".join(str(f.relative_to(root)) for f, _ in bad[:5])
-        print(f"[ganlab] skipped {len(bad)} unreadable image(s) in {root}: {names}{' ...' if len(bad) > 5 else ''}")
     good = [(f, r) for f, r in zip(files, decoded) if not isinstance(r, str)]
     if not good:
-        raise ValueError(f"no readable images in {root} ({len(bad)} unreadable)")
+        raise ValueError(f"no usable images in {root} ({len(bad)} skipped; first: {bad[0][0].name}: {bad[0][1]})")
     images = torch.from_numpy(np.stack([r for _, r in good]))
     ys = labels_of(root, [f for f, _ in good], classes)
-    return images, ys
+    return images, ys, [f"{f.relative_to(root)}: {r}" for f, r in bad]
+
+
+def report_skipped(root: Path, skipped: list[str]) -> None:
+    """One line: how many files were left out, by reason, and the first few."""
+    if not skipped:
+        return
+    reasons = Counter(s.split(": ", 1)[1].split(" (")[0] for s in skipped)
+    names = ", ".join(s.split(": ", 1)[0] for s in skipped[:5])
+    print(f"[ganlab] skipped {len(skipped)} image(s) in {root} ({', '.join(f'{n} {r}' for r, n in sorted(reasons.items()))}): "
+          f"{names}{' ...' if len(skipped) > 5 else ''}")
 
 
 class FolderFiles(torch.utils.data.Dataset):
@@ -184,7 +212,7 @@ class FolderFiles(torch.utils.data.Dataset):
         self.on_corrupt, self.workers = on_corrupt, workers
         probe = [decode(f, image_size, channels, center_crop) for f in self.files[:16]]
         if all(isinstance(r, str) for r in probe):
-            raise ValueError(f"no readable images among the first {len(probe)} files of {root}: "
+            raise ValueError(f"no usable images among the first {len(probe)} files of {root}: "
                              f"{Path(self.files[0]).name}: {probe[0]}")
 
     def __len__(self) -> int:
@@ -197,9 +225,9 @@ class FolderFiles(torch.utils.data.Dataset):
             if not isinstance(arr, str):
                 return torch.tensor(arr), int(self.labels[j])
             if self.on_corrupt == "error":
-                raise ValueError(f"unreadable image {self.files[j]}: {arr} (dataset.on_corrupt=skip leaves it out)")
-            print(f"[ganlab] skipped unreadable image {self.files[j]}: {arr}")
-        raise ValueError(f"no readable images in {self.root}")
+                raise BadFile(f"unusable image {self.files[j]}: {arr} (dataset.on_corrupt=skip leaves it out)")
+            print(f"[ganlab] skipped image {self.files[j]}: {arr}")
+        raise BadFile(f"no usable images in {self.root}")
 
     def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         items = [self[int(i)] for i in idx]

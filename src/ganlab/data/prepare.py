@@ -2,7 +2,8 @@
 optionally sorted into class folders by a pretrained torchvision classifier.
 
 Every source image is decoded, checked and converted; what cannot be used is skipped and counted
-by reason: corrupt (does not decode), too small (shorter side below the target size: upscaling
+by reason: corrupt (does not decode), too large (over data/folder.py's MAX_PIXELS, judged from the
+header before decoding), too small (shorter side below the target size: upscaling
 would invent detail) and grey (no colour, unless allowed). Class subfolders of the source are kept.
 Transparent pixels (RGBA, LA, or a palette or RGB image with a transparent colour) are composited
 onto one background colour; a plain convert("RGB") would keep whatever colour hides under alpha 0,
@@ -11,6 +12,7 @@ black in some files and white in others.
 from __future__ import annotations
 
 import re
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from ganlab.data.folder import EXTENSIONS
+from ganlab.data.folder import EXTENSIONS, MAX_PIXELS
 from ganlab.errors import ConfigError
 from ganlab.weights import state_dict
 
@@ -52,9 +54,16 @@ def clean(path: Path, size: int, crop: str = "center", allow_grey: bool = False,
           background: tuple[int, int, int] = BACKGROUNDS[BACKGROUND]) -> tuple[Image.Image | None, str, bool]:
     """-> (an RGB size x size image, "", had transparency) or (None, the reason it is skipped, False)."""
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():   # MAX_PIXELS decides, before decoding, not PIL's bomb warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+        with im:
+            if im.size[0] * im.size[1] > MAX_PIXELS:
+                return None, "too large", False
             im.load()
             mode, (img, transparent) = im.mode, to_rgb(im, background)
+    except Image.DecompressionBombError:
+        return None, "too large", False
     except Exception:   # PIL raises many types for broken files
         return None, "corrupt", False
     w, h = img.size

@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from ganlab.data.base import DeviceBatches, ImageSet, check_batch_size, check_world, mirrored, shard, to_float
+from ganlab.errors import BadFile
 
 
 class EpochBatches(Sampler):
@@ -55,14 +56,17 @@ class LoaderBatches:
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """-> real images float (B, C, H, W) in [-1, 1] on the device, labels (B,) or None."""
-        if self.it is None:
-            self._start()
         try:
-            x, y = next(self.it)
-        except StopIteration:
-            self.epoch, self.pos = self.epoch + 1, 0
-            self._start()
-            x, y = next(self.it)
+            if self.it is None:
+                self._start()
+            try:
+                x, y = next(self.it)
+            except StopIteration:
+                self.epoch, self.pos = self.epoch + 1, 0
+                self._start()
+                x, y = next(self.it)
+        except BadFile as e:   # from a worker, its message carries the worker's traceback: keep the last line
+            raise BadFile(str(e).strip().splitlines()[-1].split("BadFile: ", 1)[-1]) from None
         self.pos += 1
         x = to_float(x.to(self.device, non_blocking=True))
         if self.mirror:
