@@ -63,5 +63,3 @@ class Extractor:
                 logits.append(out[1].float().cpu())
         return {"features": torch.cat(feats).double(), "logits": torch.cat(logits).double() if logits else None}
 
-
-from ganlab.metrics import domain, pretrained  # noqa: E402,F401  (register domain, digits, inception, vgg16, dinov2, clip)
