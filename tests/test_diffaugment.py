@@ -25,8 +25,8 @@ def test_translation_shifts_with_zero_fill():
         expect = torch.zeros(4, 4)
         for i in range(4):
             for j in range(4):
-                if 0 <= i - ty < 4 and 0 <= j - tx < 4:
-                    expect[i, j] = x[0, 0, i - ty, j - tx]
+                if 0 <= i + ty < 4 and 0 <= j + tx < 4:     # output pixel i shows input pixel i + t
+                    expect[i, j] = x[0, 0, i + ty, j + tx]
         assert torch.equal(img[0], expect)
 
 

@@ -1,6 +1,11 @@
 """DiffAugment (Zhao et al. 2020): differentiable colour / translation / cutout applied to every image
 D sees, real and fake, in the D and the G step. Each op also returns its sampled parameters,
 normalised to [0, 1], for AugSelf (Hou et al.) to regress.
+
+As mit-han-lab/data-efficient-gans DiffAugment_pytorch.py, and the parameters as liang-hou/augself-gan
+augself-biggan/DiffAugment_pytorch.py returns them; ganlab draws each op's numbers in one call where the official
+code makes one per factor or axis (the same distribution, a different order in the stream). Compared on numbers
+in tests/test_official_regularizers.py.
 """
 from __future__ import annotations
 
@@ -28,13 +33,19 @@ def color(x: torch.Tensor, strength: float = 1.0):
     return x, r
 
 
+def half_up(v: float) -> int:
+    """v rounded half up, as the official int(v + 0.5) (Python's round() takes 2.5 to 2)."""
+    return int(v + 0.5)
+
+
 def translation(x: torch.Tensor, ratio: float = 0.125):
-    """Integer shifts t ~ U{-s..s} in y and x (s = round(ratio H)), zero fill; params (t / 2s + 0.5) (B, 2)."""
+    """Integer shifts t ~ U{-s..s} in y and x (s = ratio H rounded half up); output pixel i shows input pixel
+    i + t, as the official code's, zero outside; params (t / 2s + 0.5) (B, 2). Square images (one s for both)."""
     n, _, h, w = x.shape
-    s = round(ratio * h)
+    s = half_up(ratio * h)
     t = torch.randint(-s, s + 1, (n, 2), device=x.device)
-    rows = (torch.arange(h, device=x.device)[None] - t[:, :1])            # (B, H): source row for each output row
-    cols = (torch.arange(w, device=x.device)[None] - t[:, 1:])            # (B, W)
+    rows = (torch.arange(h, device=x.device)[None] + t[:, :1])            # (B, H): source row for each output row
+    cols = (torch.arange(w, device=x.device)[None] + t[:, 1:])            # (B, W)
     valid = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]
     bi = torch.arange(n, device=x.device)[:, None, None]
     out = x.permute(0, 2, 3, 1)[bi, rows.clamp(0, h - 1)[:, :, None], cols.clamp(0, w - 1)[:, None, :]]
@@ -43,9 +54,10 @@ def translation(x: torch.Tensor, ratio: float = 0.125):
 
 
 def cutout(x: torch.Tensor, ratio: float = 0.5):
-    """Zero one square of side round(ratio H) centred at o ~ U{0..H - size%2}; params o / (H - size%2) (B, 2)."""
+    """Zero one square of side ratio H (rounded half up) centred at o ~ U{0..H - size%2}; params o / (H - size%2)
+    (B, 2). Square images (one side for both axes)."""
     n, _, h, w = x.shape
-    size = round(ratio * h)
+    size = half_up(ratio * h)
     hi = h - size % 2
     o = torch.randint(0, hi + 1, (n, 2), device=x.device)
     ys = torch.arange(h, device=x.device)[None] - (o[:, :1] - size // 2)   # (B, H): position inside the square
