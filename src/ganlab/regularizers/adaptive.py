@@ -1,6 +1,7 @@
 """The adaptive probability p that ADA (Karras et al. 2020) and APA (Jiang et al. 2021) share: every
 `interval` iterations p moves by sign(E[sign D(real)] - target) * (real images seen since) / (kimg * 1000),
-never below 0 (NVlabs/stylegan2-ada-pytorch training/training_loop.py; EndlessSora/DeceiveD the same).
+never below 0, and stays where it is when the mean is exactly the target (NVlabs/stylegan2-ada-pytorch
+training/training_loop.py; EndlessSora/DeceiveD the same; tests/test_official_regularizers.py).
 E[sign D(real)] is the trainer's named statistic `d/sign_real` over every rank, read from its own reader."""
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ class AdaptiveP:
             return
         mean, count = self.stats.read_counts(self.name).get("d/sign_real", (None, 0))
         if count:
-            move = (1.0 if mean > self.target else -1.0) * count / (self.kimg * 1000)
+            sign = (mean > self.target) - (mean < self.target)   # np.sign, as the official: 0 at the target
+            move = sign * count / (self.kimg * 1000)
             p.copy_((p + move).clamp(min=0.0))
         self.stats.report(f"reg/{self.name}/p", p)
         self.stats.report(f"reg/{self.name}/sign_real", torch.tensor(mean if count else float("nan")))
