@@ -2,10 +2,13 @@
 relu(D(x) - ema_fake)^2 + relu(ema_real - D(G(z)))^2, weight 0.3 for BigGAN on CIFAR-10.
 
 As google/lecam-gan (third_party/utils.py `ema_losses`, third_party/train_fns.py, biggan_cifar/losses.py):
-the EMAs are updated on every D step before the penalty; they are a plain copy (decay 0) until iteration
-`start`, and the penalty is applied only after it. Its iterations count from 1, ganlab's steps from 0, so
-official iteration = step + 1. Decay 0.9 is the official BigGAN-CIFAR value; StudioGAN and the StyleGAN2
-port use 0.99.
+the EMAs are updated on every D step before the penalty; they are a plain copy (decay 0) before iteration
+`start`, and the penalty is applied only after it. Its iterations count from 0 like ganlab's steps
+(third_party/run_train.py increments state_dict['itr'] after each train() call), so iteration = step.
+Decay 0.9 is the official BigGAN-CIFAR value; StudioGAN and the StyleGAN2 port use 0.99.
+One difference: the EMAs start at 0 where ema_losses starts them at 1000; it shows only with start 0, which
+the official code never runs (start_itr=1000), and there it would make the first penalties ~1000^2.
+Compared on numbers in tests/test_official_regularizers.py.
 """
 from __future__ import annotations
 
@@ -30,12 +33,11 @@ class LeCam(Regularizer):
 
     def d_terms(self, ctx: StepContext) -> dict[str, torch.Tensor]:
         real, fake = ctx.out_real.logits, ctx.out_fake.logits
-        it = ctx.step + 1
-        beta = self.decay if it >= self.start else 0.0
+        beta = self.decay if ctx.step >= self.start else 0.0
         with torch.no_grad():   # means over every rank's batch (the stats channel all-reduces them)
             self.ema_real.lerp_(ctx.stats.mean(real), 1 - beta)
             self.ema_fake.lerp_(ctx.stats.mean(fake), 1 - beta)
-        if it <= self.start:
+        if ctx.step <= self.start:
             return {}
         penalty = F.relu(real - self.ema_fake).pow(2).mean() + F.relu(self.ema_real - fake).pow(2).mean()
         return {"lecam": self.weight * penalty}
