@@ -1,5 +1,7 @@
 """Faults a user meets end in one line that says what happened and what to do, and lose nothing: a corrupt or
-foreign checkpoint, a malicious pickle (never run), ..."""
+foreign checkpoint, a malicious pickle (never run), an unusable image, a full disk, ..."""
+import errno
+import json
 import os
 import pickle
 import shutil
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganlab.errors import BadFile, is_user_error
+from ganlab.errors import BadFile, NoSpace, is_user_error
 from ganlab.train import checkpoint as ckpt
 
 TINY = ["eval=none", "progress=false", "hardware=cpu", "train.batch_size=8", "dataset.image_size=16",
@@ -131,3 +133,74 @@ def test_a_streamed_folder_with_an_unusable_file_stops_in_one_line(tmp_path):
               "dataset.storage=stream", "dataset.on_corrupt=error", "dataset.workers=1", f"hydra.run.dir={tmp_path / 'run'}")
     message = one_line_error(out, "ganlab-train")
     assert message.startswith(f"unusable image {tmp_path / 'faces' / 'bomb.png'}: too large")
+
+
+# ---- a full disk -------------------------------------------------------------------------------------------
+def enospc():
+    return OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_failed_write_leaves_the_previous_file_and_no_temporary_one(tmp_path):
+    from ganlab.track.atomic import appending, replacing
+    target = tmp_path / "summary.json"
+    target.write_text("before")
+    with pytest.raises(NoSpace, match=f"^no space left on {tmp_path} \\(writing summary.json"):
+        with replacing(target) as tmp:
+            tmp.write_text("half a fi")
+            raise enospc()
+    assert target.read_text() == "before" and sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]
+    log = tmp_path / "metrics.jsonl"
+    log.write_text('{"step": 1}\n')
+    with pytest.raises(NoSpace):
+        with appending(log) as f:
+            f.write('{"step": 2, "loss')
+            f.flush()
+            raise enospc()
+    assert log.read_text() == '{"step": 1}\n'     # no half line
+
+
+def test_a_plot_that_does_not_fit_leaves_no_empty_png(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from ganlab.track.plots import plot_run
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1, "loss/d/total": 1.0}\n{"step": 2, "loss/d/total": 0.5}\n')
+
+    def full(self, path, **kw):
+        Path(path).write_bytes(b"")
+        raise enospc()
+    monkeypatch.setattr(Figure, "savefig", full)
+    with pytest.raises(NoSpace):
+        plot_run(tmp_path)
+    assert not list((tmp_path / "plots").glob("*.png"))
+
+
+FULL_AT_SECOND_CHECKPOINT = """
+import errno, sys, torch
+saves, torch_save = [], torch.save
+def save(state, f, *args, **kwargs):
+    saves.append(str(getattr(f, "name", f)))
+    if sum(name.endswith("last.tmp.pt") for name in saves) == 2:
+        f.write(b"half a checkpoint")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    torch_save(state, f, *args, **kwargs)
+torch.save = save
+sys.argv = ["ganlab-train", *sys.argv[1:]]
+from ganlab.cli.train import main
+main()
+"""
+
+
+def test_a_full_disk_is_one_line_a_crashed_summary_and_an_intact_last_pt(tmp_path):
+    run_dir = tmp_path / "run"
+    out = subprocess.run([sys.executable, "-c", FULL_AT_SECOND_CHECKPOINT, *TINY, "train.steps=6", "train.ckpt_every=2",
+                          f"hydra.run.dir={run_dir}"], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0"})
+    assert out.returncode == 1, out.stderr[-3000:]
+    assert out.stderr.splitlines() == [f"ganlab-train: error: no space left on {run_dir / 'checkpoints'} (writing "
+                                       f"last.pt; nothing was left half-written); free some space and run the same "
+                                       f"command again: it resumes from checkpoints/last.pt when the run has one"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "crashed" and summary["step"] == 4 and "no space left" in summary["error"]
+    assert ckpt.load(run_dir)["step"] == 2                     # the checkpoint before the full disk
+    assert not [p for p in run_dir.rglob("*") if p.is_file() and p.stat().st_size == 0 and p.name != "train.log"]
+    assert not list(run_dir.rglob("*.tmp*"))

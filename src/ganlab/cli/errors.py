@@ -1,6 +1,6 @@
 """How every ganlab-* command shows an error: a user-input error (ganlab.errors) or a Hydra
 composition error is one line, `ganlab-<cmd>: error: <message>` on stderr, exit status 2 (as
-argparse does for bad arguments); a bug keeps its full traceback. HYDRA_FULL_ERROR=1 shows the
+argparse does for bad arguments); a fault (full disk, diverged loss) is one such line with exit status 1; a bug keeps its full traceback. HYDRA_FULL_ERROR=1 shows the
 traceback of every error."""
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from typing import Callable
 
 from hydra.errors import CompactHydraException
 
-from ganlab.errors import is_user_error
+from ganlab.errors import Fault, is_user_error
 
 EXIT_USAGE = 2
+EXIT_FAULT = 1   # the run failed, as a crash does, but with one line that says why
 _SHOW_TRACE = {"value": None}   # the user's HYDRA_FULL_ERROR, before a Hydra entry point forces it on
 
 
@@ -31,8 +32,14 @@ def one_line(e: BaseException) -> str:
 
 
 def exit_on_user_error(prog: str, e: BaseException) -> None:
-    """Print `prog: error: message` and exit 2 for a user error; return (to re-raise) for a bug."""
-    if full_errors() or not (is_user_error(e) or isinstance(e, CompactHydraException)):
+    """Print `prog: error: message` and exit 2 for a user error, exit 1 for a fault (a full disk, a diverged
+    loss: ganlab.errors.Fault); return (to re-raise) for a bug."""
+    if full_errors():
+        return
+    if isinstance(e, Fault):
+        print(f"{prog}: error: {one_line(e)}", file=sys.stderr)
+        sys.exit(EXIT_FAULT)
+    if not (is_user_error(e) or isinstance(e, CompactHydraException)):
         return
     print(f"{prog}: error: {one_line(e)}", file=sys.stderr)
     sys.exit(EXIT_USAGE)

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 from ganlab.registry import LOGGERS
+from ganlab.track.atomic import appending, replacing
 
 
 def _clean(v):
@@ -15,7 +16,7 @@ def _clean(v):
 
 
 def _append(path: Path, row: dict) -> None:
-    with open(path, "a") as f:
+    with appending(path) as f:   # a failed write (a full disk) leaves no half line
         f.write(json.dumps({k: _clean(v) for k, v in row.items()}) + "\n")
 
 
@@ -83,7 +84,6 @@ def drop_after(path: Path, step: int) -> int:
         else:
             kept.append(line)
     if dropped:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(x + "\n" for x in kept))
-        tmp.replace(path)
+        with replacing(path) as tmp:
+            tmp.write_text("".join(x + "\n" for x in kept))
     return dropped

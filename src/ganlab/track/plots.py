@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ganlab.track.atomic import replacing  # noqa: E402
 from ganlab.track.jsonl import read_jsonl  # noqa: E402
 
 
@@ -125,9 +126,11 @@ def metric_grid(series: list[tuple[list[dict], str | None, str]], x: str = "step
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        with replacing(path) as tmp:   # never a truncated PNG (a full disk)
+            fig.savefig(tmp, dpi=110)
+    finally:
+        plt.close(fig)
     return path
 
 

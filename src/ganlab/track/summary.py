@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ganlab.track.atomic import replacing
 from ganlab.track.jsonl import read_jsonl
 
 
@@ -14,7 +15,7 @@ def previous_wall_time(run_dir: Path) -> float:
 
 
 def summarize(run_dir: Path, status: str, *, step: int, steps: int, images_seen: int, wall_time_s: float,
-              final: dict, time_s: dict, signal: str | None = None) -> dict:
+              final: dict, time_s: dict, signal: str | None = None, error: str | None = None) -> dict:
     """The summary of a run from its counters and its eval.jsonl: the final and the best evaluation."""
     evals, _ = read_jsonl(Path(run_dir) / "eval.jsonl")
     return {
@@ -23,5 +24,11 @@ def summarize(run_dir: Path, status: str, *, step: int, steps: int, images_seen:
         "final_eval": evals[-1] if evals else None,
         "best_eval": min((e for e in evals if "fid" in e), key=lambda e: e["fid"], default=None),
         "time_s": time_s,
-        **({"signal": signal} if status == "preempted" else {}),
+        **({"signal": signal} if signal and status in ("preempted", "interrupted") else {}),
+        **({"error": error} if error else {}),   # why a crashed run stopped, in one line
     }
+
+
+def write(run_dir: Path, summary: dict) -> None:
+    with replacing(Path(run_dir) / "summary.json") as tmp:   # never a truncated summary.json (a full disk)
+        tmp.write_text(json.dumps(summary, indent=2))

@@ -1,7 +1,6 @@
 """Checkpoints: atomic writes, weights_only loads, RNG capture and a config diff on resume."""
 from __future__ import annotations
 
-import os
 import pickle
 import re
 import warnings
@@ -10,18 +9,14 @@ from pathlib import Path
 import torch
 
 from ganlab.errors import BadFile
+from ganlab.track.atomic import replacing
 
 
 def save_atomic(state: dict, path: Path) -> None:
-    """Write to a temporary file and rename, so a crash mid-write leaves the previous file intact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write to a temporary file and rename, so a crash mid-write (or a full disk: NoSpace) leaves the previous
+    file intact."""
+    with replacing(Path(path)) as tmp, open(tmp, "wb") as f:   # our handle: closed (its space freed) on failure
+        torch.save(state, f)
 
 
 def resolve(path: Path, names: tuple[str, ...] = ("last.pt",), what: str = "") -> Path:

@@ -4,7 +4,6 @@ None of it changes training (DESIGN.md, Contracts): the grid's noise comes from 
 evaluation forks the RNG and leaves every buffer as it found it."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
@@ -12,10 +11,11 @@ from typing import Callable, Protocol
 import torch
 import torch.nn as nn
 
+from ganlab.errors import NoSpace
 from ganlab.metrics.sampling import GSampler
 from ganlab.track.images import save_grid
 from ganlab.track.plots import plot_run
-from ganlab.track.summary import summarize
+from ganlab.track.summary import summarize, write
 from ganlab.track.timing import Timer
 from ganlab.train.diagnostics import frozen_buffers
 
@@ -86,13 +86,25 @@ class Evaluations:
         return result, best
 
 
-def write_summary(run_dir: Path, main: bool, timer: Timer, status: str, **facts) -> dict:
+def write_summary(run_dir: Path, main: bool, timer: Timer, status: str, error: BaseException | None = None,
+                  **facts) -> dict:
     """The run's plots and summary.json (rank 0 writes; every rank gets the summary back). `facts` are
-    summarize's: step, steps, images_seen, wall_time_s, final, signal."""
+    summarize's: step, steps, images_seen, wall_time_s, final, signal. A run that stopped on `error` records it;
+    a full disk skips the plots and still writes a `crashed` summary if it fits."""
+    full = None
     if main:
-        with timer("plots"):
-            plot_run(run_dir)
-    summary = summarize(run_dir, status, time_s=timer.rounded(), **facts)
+        try:
+            with timer("plots"):
+                plot_run(run_dir)
+        except NoSpace as e:
+            full, status, error = e, "crashed", error or e
+    summary = summarize(run_dir, status, time_s=timer.rounded(),
+                        error=f"{type(error).__name__}: {error}" if error else None, **facts)
     if main:
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        try:
+            write(run_dir, summary)
+        except NoSpace as e:
+            full = full or e
+    if full is not None and (error is None or error is full):   # the disk filled up here: the error to report
+        raise full
     return summary

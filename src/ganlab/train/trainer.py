@@ -190,7 +190,7 @@ class Trainer:
             save_grid(self.data.preview(64), self.run_dir / "samples" / "real.png", 8)
         bar = tqdm(total=self.s.steps, initial=self.step, disable=not self.progress, desc="train",
                    unit="it", dynamic_ncols=True, mininterval=2.0)
-        status = "crashed"
+        status, error = "crashed", None
         with StopRequest() as stop:   # SIGTERM / SIGUSR1: finish the step, save, stop (train/preemption.py)
             try:
                 while self.step < self.s.steps:
@@ -231,10 +231,13 @@ class Trainer:
             except KeyboardInterrupt:
                 status = "interrupted"
                 raise
+            except Exception as e:
+                error = e   # summary.json says why the run crashed
+                raise
             finally:
                 bar.close()
                 self.elapsed += time.time() - t0
-                self.write_summary(status, stop.name)
+                self.write_summary(status, stop.name, error)
         return self.summary
 
     def log(self, ctx: StepContext, seconds: float, start_step: int) -> dict:
@@ -287,8 +290,8 @@ class Trainer:
             state.save(self, "best.pt")
         return result
 
-    def write_summary(self, status: str, signal_name: str | None = None) -> None:
-        self.summary = write_summary(self.run_dir, self.dist.main, self.timer, status, step=self.step,
+    def write_summary(self, status: str, signal_name: str | None = None, error: BaseException | None = None) -> None:
+        self.summary = write_summary(self.run_dir, self.dist.main, self.timer, status, error, step=self.step,
                                      steps=self.s.steps, images_seen=self.images_seen, wall_time_s=self.elapsed,
                                      final=getattr(self, "last_row", {}), signal=signal_name)
         for logger in self.loggers:
