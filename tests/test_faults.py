@@ -204,3 +204,37 @@ def test_a_full_disk_is_one_line_a_crashed_summary_and_an_intact_last_pt(tmp_pat
     assert ckpt.load(run_dir)["step"] == 2                     # the checkpoint before the full disk
     assert not [p for p in run_dir.rglob("*") if p.is_file() and p.stat().st_size == 0 and p.name != "train.log"]
     assert not list(run_dir.rglob("*.tmp*"))
+
+
+# ---- a diverged loss ---------------------------------------------------------------------------------------
+POISONED = """
+import sys, torch
+from ganlab.registry import REGULARIZERS
+from ganlab.regularizers.base import Regularizer
+
+@REGULARIZERS.register("test_poison")
+class Poison(Regularizer):
+    def __init__(self, at: int = 2):
+        super().__init__()
+        self.at = at
+
+    def d_terms(self, ctx):
+        return {"poison": torch.tensor(float("nan") if ctx.step >= self.at else 0.0)}
+
+sys.argv = ["ganlab-train", *sys.argv[1:]]
+from ganlab.cli.train import main
+main()
+"""
+
+
+@pytest.mark.parametrize("ckpt_every,kept", [(100, "no checkpoint was written before it (train.ckpt_every=100)"),
+                                             (1, "the last good checkpoint is kept (RUN/checkpoints/last.pt)")])
+def test_a_non_finite_loss_is_one_line_and_the_summary_says_why(tmp_path, ckpt_every, kept):
+    run_dir = tmp_path / "run"
+    out = subprocess.run([sys.executable, "-c", POISONED, *TINY, "train.steps=5", f"train.ckpt_every={ckpt_every}",
+                          "+regularizer.test_poison.at=2", f"hydra.run.dir={run_dir}"], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0"})
+    expected = f"non-finite loss: loss/d/poison = nan at step 3; {kept.replace('RUN', str(run_dir))}"
+    assert out.returncode == 1 and out.stderr.splitlines() == [f"ganlab-train: error: {expected}"], out.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "crashed" and summary["error"] == f"NonFiniteLoss: {expected}"

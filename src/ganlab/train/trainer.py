@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from ganlab.data.base import DeviceBatches
 from ganlab.data.stream import LoaderBatches
+from ganlab.errors import Fault
 from ganlab.losses import AdversarialLoss
 from ganlab.metrics.sampling import GSampler
 from ganlab.models.base import DOut, sample_prior
@@ -38,8 +39,8 @@ from ganlab.train.schedules import Schedule
 from ganlab.train.settings import TrainSettings
 
 
-class NonFiniteLoss(RuntimeError):
-    pass
+class NonFiniteLoss(Fault):
+    """A loss term turned NaN or inf: the run stops before it writes a checkpoint from those weights."""
 
 
 @dataclass
@@ -265,8 +266,10 @@ class Trainer:
         if not bool(finite.all()):
             step, name, value = self._watch[int((~finite).nonzero()[0])]
             self._watch.clear()
-            raise NonFiniteLoss(f"non-finite loss: {name} = {float(value)} at step {step + 1}; "
-                                f"the last good checkpoint is kept in {self.run_dir / 'checkpoints'}")
+            last = self.run_dir / "checkpoints" / "last.pt"
+            kept = f"the last good checkpoint is kept ({last})" if last.is_file() else \
+                f"no checkpoint was written before it (train.ckpt_every={self.s.ckpt_every})"
+            raise NonFiniteLoss(f"non-finite loss: {name} = {float(value)} at step {step + 1}; {kept}")
         self._watch.clear()
 
     @property
