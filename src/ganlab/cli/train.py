@@ -27,6 +27,8 @@ from ganlab.train.debug import profiled
 from ganlab.train.launch import launch, rank_overrides, ranks_from_env
 from ganlab.train.preemption import forward
 
+EXIT_CTRL_C = 130   # the shell's status for a process ended by SIGINT
+
 
 def check_regularizer_settings(cfg: DictConfig) -> None:
     """A preset's `regularizer.apa.kimg` left behind after the command line chose `regularizer=[]`
@@ -99,7 +101,15 @@ def hydra_main(cfg: DictConfig) -> float:
             print(f"[ganlab] {summary['signal']} at step {summary['step']}: checkpoints/last.pt written; the same "
                   f"command continues the run (resume=auto)", file=sys.stderr)
             forward(summary["signal"])
+        if summary.get("status") == "interrupted":   # Ctrl-C, checkpointed like a SIGTERM
+            print(f"[ganlab] Ctrl-C at step {summary['step']}: checkpoints/last.pt written; the same command "
+                  f"continues the run (resume=auto)", file=sys.stderr)
+            sys.exit(EXIT_CTRL_C)
         return objective(summary)
+    except KeyboardInterrupt:   # a second Ctrl-C, or one before training started: no traceback
+        print("[ganlab] stopped at once by Ctrl-C; checkpoints written before are kept (the same command "
+              "continues from checkpoints/last.pt)", file=sys.stderr)
+        sys.exit(EXIT_CTRL_C)
     except Exception as e:
         if hc.mode != RunMode.MULTIRUN:
             exit_on_user_error("ganlab-train", e)   # before Hydra prints "Error executing job ..."

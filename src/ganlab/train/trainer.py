@@ -192,7 +192,7 @@ class Trainer:
         bar = tqdm(total=self.s.steps, initial=self.step, disable=not self.progress, desc="train",
                    unit="it", dynamic_ncols=True, mininterval=2.0)
         status, error = "crashed", None
-        with StopRequest() as stop:   # SIGTERM / SIGUSR1: finish the step, save, stop (train/preemption.py)
+        with StopRequest() as stop:   # SIGTERM / SIGUSR1 / Ctrl-C: finish the step, save, stop (train/preemption.py)
             try:
                 while self.step < self.s.steps:
                     with self.timer("train"):
@@ -228,7 +228,7 @@ class Trainer:
                             state.save(self, "last.pt")
                     if stopping:
                         break
-                status = "preempted" if self.step < self.s.steps else "finished"
+                status = "finished" if self.step == self.s.steps else "interrupted" if stop.name == "SIGINT" else "preempted"
             except KeyboardInterrupt:
                 status = "interrupted"
                 raise
