@@ -77,7 +77,39 @@ class RunSchema:
     debug: DebugSchema = MISSING
 
 
-def run_settings(cfg: DictConfig) -> RunSchema:
+@dataclass
+class Settings:
+    """A composed config validated once (settings_of), so that build() makes a run from typed values and
+    never goes back to the config: the trainer-level sections typed by their schemas, each component group
+    split into (registry name, keyword arguments), every value plain Python."""
+    run: RunSchema
+    train: TrainSettings
+    hardware: HardwareSchema
+    eval: EvalSchema
+    dataset: tuple[str, dict]
+    model: tuple[str, dict]
+    loss: tuple[str, dict]
+    optimizer: tuple[str, dict]
+    scheduler: tuple[str, dict]
+    regularizers: dict[str, dict]   # the regularizer list group, in order: name -> its settings
+    loggers: dict[str, Any]         # the logger list group: name -> its settings
+    resolved: dict                  # the whole config, resolved: loggers record it
+
+
+def settings_of(cfg: DictConfig) -> Settings:
+    """Every section of a composed config, validated once; unknown keys, bad types and missing values fail here,
+    before anything is built, with the key named."""
+    resolved = plain(cfg)
+    components = {group: split_name(resolved.get(group), group)
+                  for group in ("dataset", "model", "loss", "optimizer", "scheduler")}
+    return Settings(run=run_settings(resolved), train=train_settings(resolved),
+                    hardware=validated(HardwareSchema, resolved.get("hardware"), "hardware"),
+                    eval=eval_settings(resolved), **components,
+                    regularizers=dict(resolved.get("regularizer") or {}), loggers=dict(resolved.get("logger") or {}),
+                    resolved=resolved)
+
+
+def run_settings(cfg: DictConfig | dict) -> RunSchema:
     keys = [f.name for f in dataclasses.fields(RunSchema)]
     return validated(RunSchema, {k: cfg.get(k) for k in keys if k in cfg}, "config")
 
@@ -96,11 +128,11 @@ def validated(schema: type, node: DictConfig | dict | None, section: str):
         raise ConfigError(f"bad config in '{key}': {message}") from None
 
 
-def eval_settings(cfg: DictConfig) -> EvalSchema:
+def eval_settings(cfg: DictConfig | dict) -> EvalSchema:
     return validated(EvalSchema, cfg.get("eval"), "eval")
 
 
-def train_settings(cfg: DictConfig) -> TrainSettings:
+def train_settings(cfg: DictConfig | dict) -> TrainSettings:
     settings = validated(TrainSettings, cfg.get("train"), "train")
     settings.validate()
     return settings

@@ -1,6 +1,9 @@
-"""build(cfg): turn a composed config into a ready Trainer. The one bridge from config to objects."""
+"""build(cfg): turn a composed config into a ready Trainer. The one bridge from config to objects: the config
+is validated once (config.settings_of), and every part is built from those typed settings. build_data,
+build_models and build_evaluator serve the other commands, which hold a run's composed config."""
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -9,24 +12,14 @@ from omegaconf import DictConfig, OmegaConf
 
 import ganlab.data  # noqa: F401  (registers datasets)
 import ganlab.losses  # noqa: F401
-import ganlab.metrics.extractors  # noqa: F401
+import ganlab.metrics  # noqa: F401  (registers feature extractors)
 import ganlab.models  # noqa: F401
 import ganlab.optimizers  # noqa: F401
 import ganlab.regularizers  # noqa: F401
 import ganlab.track.tensorboard  # noqa: F401  (registers loggers)
 import ganlab.track.wandb  # noqa: F401
 from ganlab import CONF_DIR
-from ganlab.config import (
-    RESUME_KEYS,
-    EvalSchema,
-    HardwareSchema,
-    eval_settings,
-    plain,
-    run_settings,
-    split_name,
-    train_settings,
-    validated,
-)
+from ganlab.config import RESUME_KEYS, EvalSchema, settings_of, split_name
 from ganlab.data.stream import batches_for
 from ganlab.data.subsets import FRACTION_KEYS, take_fraction
 from ganlab.errors import ConfigError
@@ -46,23 +39,33 @@ from ganlab.train.trainer import Parts, Trainer
 LOADER_KEYS = ("mirror",)   # dataset-group keys that configure the batch sampler, not the dataset
 
 
-def dataset_section(cfg: DictConfig) -> tuple[str, dict, dict, dict]:
-    """The dataset group split once: (name, the dataset's own keys, the batch sampler's, the fraction's)."""
-    name, kwargs = split_name(cfg.dataset, "dataset")
+def dataset_section(dataset: tuple[str, dict]) -> tuple[str, dict, dict, dict]:
+    """The dataset group's keys sorted by who reads them: (name, the dataset's own, the batch sampler's, the
+    fraction's)."""
+    name, kwargs = dataset[0], dict(dataset[1])
     loader = {k: kwargs.pop(k) for k in LOADER_KEYS if k in kwargs}
     fraction = {k: kwargs.pop(k) for k in FRACTION_KEYS if k in kwargs}
     return name, kwargs, loader, fraction
 
 
 def build_data(cfg: DictConfig, whole: bool = False):
-    """The training set (a seeded `fraction` of it unless `whole`) and the batch sampler's settings."""
-    name, kwargs, loader, fraction = dataset_section(cfg)
+    """The training set (a seeded `fraction` of it unless `whole`) and the batch sampler's settings, from a
+    composed config (the other commands; build() passes its validated section to data_from)."""
+    return data_from(split_name(cfg.dataset, "dataset"), whole)
+
+
+def data_from(dataset: tuple[str, dict], whole: bool = False):
+    name, kwargs, loader, fraction = dataset_section(dataset)
     data = DATASETS.build(name, **kwargs)
     return (data if whole else take_fraction(data, **fraction)), loader
 
 
 def build_models(cfg: DictConfig, data):
-    name, kwargs = split_name(cfg.model, "model")
+    return models_from(split_name(cfg.model, "model"), data)
+
+
+def models_from(model: tuple[str, dict], data):
+    name, kwargs = model
     return MODELS.build(name, image_size=data.image_size, channels=data.channels,
                         num_classes=data.num_classes, **kwargs)
 
@@ -74,12 +77,12 @@ def model_pair(name: str, image_size: int, channels: int, num_classes: int = 0, 
     return MODELS.build(name, image_size=image_size, channels=channels, num_classes=num_classes, **kwargs)
 
 
-def build_regularizers(cfg: DictConfig, g, d, stats: Stats) -> list:
+def build_regularizers(entries: dict[str, dict | None], g, d, stats: Stats) -> list:
     """One regularizer per entry of the list group, in order, each set up against D, the stats
     channel and the augmentations they declare (heads sized from D, checks that fail at build time),
     then attached to G."""
     regs = [REGULARIZERS.build(key, **dict(kwargs or {}))
-            for key, kwargs in (plain(cfg.get("regularizer")) or {}).items()]
+            for key, kwargs in entries.items()]
     setup_all(regs, d, stats, g)
     return regs
 
@@ -102,16 +105,16 @@ def sweep_name() -> str | None:
     return "/".join(Path(HydraConfig.get().sweep.dir).parts[-2:])
 
 
-def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
+def build_loggers(entries: dict, config: dict, run_dir: Path) -> list:
     """metrics.jsonl and eval.jsonl, then each entry of the `logger` list group (logger=[jsonl,tensorboard]),
     from the LOGGERS registry, with its settings from logger.<name>."""
     loggers = [JsonlLogger(run_dir)]
-    for name, settings in (plain(cfg.get("logger")) or {}).items():
+    for name, settings in entries.items():
         if not isinstance(settings, dict):
             raise ConfigError(f"logger.{name}={settings!r} is not a logger's settings; loggers are a list group "
                               f"(logger=[jsonl,tensorboard]) with settings under logger.NAME.KEY; available: "
                               f"{', '.join(LOGGERS.names())}")
-        loggers += LOGGERS.build(name, run_dir=run_dir, config=plain(cfg), sweep=sweep_name(), **settings)
+        loggers += LOGGERS.build(name, run_dir=run_dir, config=config, sweep=sweep_name(), **settings)
     return loggers
 
 
@@ -130,17 +133,22 @@ def build_sampler(ev: EvalSchema, device):
     return GSampler(ev.g_mode, ev.g_batch_size, ev.g_standing_passes, ev.truncation, device)
 
 
-def build_evaluator(cfg: DictConfig, ev: EvalSchema, data, device, *, ema: bool, sampler=None, force: bool = False,
-                    run_dir: Path | None = None, ranks=None):
-    """The Evaluator for this config (None when eval.every is 0, unless forced), and eval.every. `ev` is the
-    validated eval section, `ema` whether G's weights are an EMA (recorded in the protocol)."""
+def build_evaluator(cfg: DictConfig, ev: EvalSchema, data, device, **kw):
+    """The Evaluator for a composed config (the other commands): see evaluator_from."""
+    return evaluator_from(split_name(cfg.dataset, "dataset"), ev, data, device, **kw)
+
+
+def evaluator_from(dataset: tuple[str, dict], ev: EvalSchema, data, device, *, ema: bool, sampler=None,
+                   force: bool = False, run_dir: Path | None = None, ranks=None):
+    """The Evaluator for this dataset section (None when eval.every is 0, unless forced), and eval.every. `ev`
+    is the validated eval section, `ema` whether G's weights are an EMA (recorded in the protocol)."""
     if not ev.every and not force:
         return None, 0
     from ganlab.metrics.evaluator import Evaluator, Scoring
-    name, kwargs, _, fraction = dataset_section(cfg)
+    name, kwargs, _, fraction = dataset_section(dataset)
     if ev.reference not in ("train", "test"):
         raise ValueError(f"unknown eval.reference '{ev.reference}'; available: train, test")
-    whole = data if fraction.get("fraction", 1.0) == 1.0 else build_data(cfg, whole=True)[0]
+    whole = data if fraction.get("fraction", 1.0) == 1.0 else data_from(dataset, whole=True)[0]
     reference = whole   # a training fraction never shrinks the reference
     if ev.reference == "test":   # the whole split
         reference = DATASETS.build(name, **{**kwargs, "split": "test"})
@@ -152,7 +160,7 @@ def build_evaluator(cfg: DictConfig, ev: EvalSchema, data, device, *, ema: bool,
     if pr_name != fid_name and {"pr", "dc"} & set(ev.metrics):
         pr_ext = EXTRACTORS.build(pr_name, device=device, **weights)
     protocol = {"reference": f"{name}:{ev.reference}", "ema": ema}
-    data_key = json.dumps(plain(cfg.dataset), sort_keys=True)
+    data_key = json.dumps({"name": dataset[0], **dataset[1]}, sort_keys=True)
     evaluator = Evaluator(ext, reference, Scoring.of(ev, metrics=list(ev.metrics)),
                           sampler=sampler or build_sampler(ev, device), pr_extractor=pr_ext, device=device,
                           protocol=protocol, cache_key=data_key + ev.reference,
@@ -162,34 +170,34 @@ def build_evaluator(cfg: DictConfig, ev: EvalSchema, data, device, *, ema: bool,
 
 
 def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
-    top = run_settings(cfg)
-    settings = train_settings(cfg)
-    hw = Hardware.resolve(**vars(validated(HardwareSchema, cfg.get("hardware"), "hardware")))
+    s = settings_of(cfg)   # the config is validated here, once; everything below is built from typed settings
+    top, settings = s.run, s.train
+    hw = Hardware.resolve(**vars(s.hardware))
     dist, hw.device = Dist.init(hw.device, hw.devices, hw.sync_bn, hw.find_unused_parameters)
     run_dir = Path(dist.broadcast(str(run_dir)))   # rank 0's directory: other ranks never make their own
     torch.manual_seed(top.seed)
-    data, loader = build_data(cfg)
-    config = plain(cfg)
+    data, loader = data_from(s.dataset)
+    config = copy.deepcopy(s.resolved)   # what checkpoints record (the loggers get the config as composed)
     if settings.epochs is not None:
         settings.steps = steps_for_epochs(settings.epochs, len(data), settings.batch_size * dist.world,
                                           settings.n_critic, settings.accum_d)   # the global batch
         config["train"]["steps"] = settings.steps   # the checkpoint and summary record what ran
         if dist.main:
             print(f"[ganlab] train.epochs={settings.epochs:g} over {len(data)} images -> train.steps={settings.steps}")
-    g, d = build_models(cfg, data)
+    g, d = models_from(s.model, data)
     if hw.sync_bn and dist.active:
         g, d = convert_sync_bn(g), convert_sync_bn(d)
-    loss_name, loss_kwargs = split_name(cfg.loss, "loss")
+    loss_name, loss_kwargs = s.loss
     loss = LOSSES.build(loss_name, **loss_kwargs)
     stats = Stats(dist)   # its reads are over all ranks
-    regs = [hw.place(r) for r in build_regularizers(cfg, g, d, stats)]
+    regs = [hw.place(r) for r in build_regularizers(s.regularizers, g, d, stats)]
     g, d = hw.place(g), hw.place(d)
-    opt_name, opt_kwargs = split_name(cfg.optimizer, "optimizer")
+    opt_name, opt_kwargs = s.optimizer
     opt_g = OPTIMIZERS.build(opt_name, params=g.parameters(), **(opt_kwargs.get("g") or {}))
     frozen = frozen_parameters(d, settings.freeze_d)                              # FreezeD
     d_params = [p for p in d.parameters() if p not in frozen] + [p for r in regs for p in r.parameters()]   # heads join D's optimizer
     opt_d = OPTIMIZERS.build(opt_name, params=d_params, **(opt_kwargs.get("d") or {}))
-    sched_name, sched_kwargs = split_name(cfg.scheduler, "scheduler")
+    sched_name, sched_kwargs = s.scheduler
     sched_g = SCHEDULERS.build(sched_name, optimizer=opt_g, total_steps=settings.steps, **sched_kwargs)
     sched_d = SCHEDULERS.build(sched_name, optimizer=opt_d, total_steps=settings.steps, **sched_kwargs)
     dist.seed(top.seed)
@@ -197,12 +205,11 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
                           **loader)
     if top.debug.overfit:
         batches = OneBatch(batches)
-    ev = eval_settings(cfg)
-    sampler = build_sampler(ev, hw.device)
-    evaluator, eval_every = build_evaluator(cfg, ev, data, hw.device, ema=settings.ema.enabled, sampler=sampler,
-                                            run_dir=run_dir, ranks=dist)
-    run = RunOptions(run_dir, loggers=build_loggers(cfg, run_dir) if dist.main else [], evaluator=evaluator,
-                     eval_every=eval_every, config=config, resume_keys=RESUME_KEYS,
+    sampler = build_sampler(s.eval, hw.device)
+    evaluator, eval_every = evaluator_from(s.dataset, s.eval, data, hw.device, ema=settings.ema.enabled,
+                                           sampler=sampler, run_dir=run_dir, ranks=dist)
+    run = RunOptions(run_dir, loggers=build_loggers(s.loggers, s.resolved, run_dir) if dist.main else [],
+                     evaluator=evaluator, eval_every=eval_every, config=config, resume_keys=RESUME_KEYS,
                      resume_from=resume_path(top.resume, run_dir), progress=top.progress and dist.main)
     trainer = Trainer(Parts(g, d, loss, regs, opt_g, opt_d, sched_g, sched_d, batches), settings, hw, run,
                       stats=stats, dist=dist, sampler=sampler)
