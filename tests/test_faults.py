@@ -1,18 +1,20 @@
 """Faults a user meets end in one line that says what happened and what to do, and lose nothing: a corrupt or
-foreign checkpoint, a malicious pickle (never run), an unusable image, a full disk, ..."""
+foreign checkpoint, a malicious pickle (never run), an unusable image, a full disk, a diverged loss, a second run into a live run directory, a refused resume."""
 import errno
 import json
 import os
 import pickle
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from ganlab.errors import BadFile, NoSpace, is_user_error
+from ganlab.errors import BadFile, ConfigError, NoSpace, is_user_error
 from ganlab.train import checkpoint as ckpt
 
 TINY = ["eval=none", "progress=false", "hardware=cpu", "train.batch_size=8", "dataset.image_size=16",
@@ -238,3 +240,60 @@ def test_a_non_finite_loss_is_one_line_and_the_summary_says_why(tmp_path, ckpt_e
     assert out.returncode == 1 and out.stderr.splitlines() == [f"ganlab-train: error: {expected}"], out.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "crashed" and summary["error"] == f"NonFiniteLoss: {expected}"
+
+
+# ---- one run per run directory -----------------------------------------------------------------------------
+def test_a_live_run_directory_is_refused_naming_its_process(tmp_path):
+    from ganlab.track.lock import run_lock
+    with run_lock(tmp_path):
+        with pytest.raises(ConfigError, match=rf"^hydra.run.dir={tmp_path} is in use by another ganlab-train "
+                                              rf"\(pid {os.getpid()} on {socket.gethostname()}, started "):
+            with run_lock(tmp_path):
+                pass
+    with run_lock(tmp_path):   # released
+        pass
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path, capsys):
+    from ganlab.track.lock import run_lock
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / ".lock").write_text(json.dumps({"pid": int(dead.stdout), "host": "elsewhere", "started": "then"}))
+    with run_lock(tmp_path):
+        assert json.loads((tmp_path / ".lock").read_text())["pid"] == os.getpid()
+    assert f"was left by pid {int(dead.stdout)} on elsewhere, which no longer holds it: taking it over" \
+        in capsys.readouterr().err
+
+
+def test_a_second_ganlab_train_into_a_live_run_directory_stops_in_one_line(tmp_path):
+    run_dir = tmp_path / "run"
+    exe = Path(sys.executable).with_name("ganlab-train")
+    first = subprocess.Popen([str(exe), *TINY, "train.steps=100000", "train.ckpt_every=100000",
+                              f"hydra.run.dir={run_dir}"], stderr=subprocess.DEVNULL,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.time() + 120
+        while not (run_dir / "samples" / "real.png").is_file() and time.time() < deadline:
+            time.sleep(0.2)
+        hydra_files = {p.name: p.read_bytes() for p in (run_dir / ".hydra").iterdir()}
+        out = cli("ganlab-train", *TINY, "train.steps=3", "model.g_width=16", f"hydra.run.dir={run_dir}")
+        message = one_line_error(out, "ganlab-train")
+        assert message.startswith(f"hydra.run.dir={run_dir} is in use by another ganlab-train (pid {first.pid} on ")
+        assert {p.name: p.read_bytes() for p in (run_dir / ".hydra").iterdir()} == hydra_files
+        assert [p.name for p in run_dir.iterdir() if p.name.startswith(".hydra")] == [".hydra"]
+    finally:
+        first.terminate()
+        first.wait(timeout=120)
+
+
+# ---- a refused command changes nothing ---------------------------------------------------------------------
+def test_a_refused_resume_leaves_the_run_directory_as_it_was(finished, tmp_path):
+    run_dir = copy_run(finished, tmp_path / "run")
+    before = {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    out = cli("ganlab-train", *TINY, "train.steps=4", "model.g_width=16", f"hydra.run.dir={run_dir}")
+    assert out.returncode == 2 and out.stderr.startswith(f"ganlab-train: error: cannot resume from {run_dir}")
+    assert "model.g_width: 8 -> 16" in out.stderr
+    after = {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    assert after.keys() - {Path(".lock"), Path("train.log")} == before.keys() - {Path(".lock"), Path("train.log")}
+    assert all(after[k] == v for k, v in before.items() if k.name not in (".lock", "train.log"))
+    sample = cli("ganlab-sample", run_dir, "--n", "2", "--out", tmp_path / "samples")
+    assert sample.returncode == 0, sample.stderr[-2000:]

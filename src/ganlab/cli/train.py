@@ -6,11 +6,15 @@ import time
 STARTED = time.time()   # before torch and Hydra are imported: the first run's start-up counts from here
 _clock = {"since": STARTED}   # where the next run's start-up counts from (a sweep runs several jobs in one process)
 
+import contextlib
 import json
 import math
+import os
+import shutil
 import sys
 import traceback
 from pathlib import Path
+from typing import Callable
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -23,11 +27,21 @@ from ganlab.cli.choices import help_text, prefer_command_line_groups
 from ganlab.cli.errors import command, exit_on_user_error
 from ganlab.errors import user_input
 from ganlab.track import provenance
+from ganlab.track.lock import run_lock
+from ganlab.train import state
 from ganlab.train.debug import profiled
 from ganlab.train.launch import launch, rank_overrides, ranks_from_env
 from ganlab.train.preemption import forward
 
 EXIT_CTRL_C = 130   # the shell's status for a process ended by SIGINT
+PENDING = ".hydra-pending-"   # Hydra writes a command's .hydra/ files here first (hydra_files)
+
+
+def pending_hydra_files(argv: list[str]) -> list[str]:
+    """The override that has Hydra write this command's .hydra/ files aside, unless the user chose a subdir."""
+    if any(a.lstrip("+~").startswith("hydra.output_subdir=") for a in argv):
+        return []
+    return [f"hydra.output_subdir={PENDING}{os.getpid()}"]
 
 
 def check_regularizer_settings(cfg: DictConfig) -> None:
@@ -46,25 +60,33 @@ def check_regularizer_settings(cfg: DictConfig) -> None:
                 f"+experiment=A,B rather than regularizer=...")
 
 
-def train(cfg: DictConfig, run_dir: str | Path) -> dict:
+def train(cfg: DictConfig, run_dir: str | Path, accepted: Callable[[], None] = lambda: None) -> dict:
     """Build everything from the config and train; returns the run's summary. Errors raised while
     building (bad values, missing files) are user-input errors; errors while training are not.
-    hardware.devices=N outside torchrun/SLURM starts N ranks here (each runs this function) and
-    returns rank 0's summary."""
+    `accepted` runs once the run is built and a resume's config checked, before the run directory is
+    rewritten (ganlab-train keeps Hydra's new .hydra/ files then). hardware.devices=N outside torchrun/SLURM
+    starts N ranks here (each runs this function) and returns rank 0's summary."""
     with user_input():
         check_regularizer_settings(cfg)
     devices = (cfg.get("hardware") or {}).get("devices", 1)
     if isinstance(devices, int) and devices > 1 and ranks_from_env() is None:
+        accepted()
         launch(devices, train, (cfg, str(run_dir)))
         return json.loads((Path(run_dir) / "summary.json").read_text())
     with user_input():
         trainer = build(cfg, run_dir)
     trainer.timer.add("startup", time.time() - _clock["since"])
-    if trainer.dist.main:
-        with trainer.timer("provenance"):
-            provenance.write(trainer.run_dir, trainer.hw.device)
-    finished = False
+    finished = fitting = False
     try:
+        # a resume is loaded and its config compared before the run directory is rewritten (provenance, .hydra/):
+        # a refused resume leaves the directory as it was; fit() then goes on from the resumed step
+        state.resume(trainer)
+        trainer.run.resume_from = None
+        accepted()
+        if trainer.dist.main:
+            with trainer.timer("provenance"):
+                provenance.write(trainer.run_dir, trainer.hw.device)
+        fitting = True
         if cfg.debug.profile:
             with profiled(trainer.run_dir):
                 summary = trainer.fit()
@@ -75,7 +97,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     finally:
         trainer.dist.close(finished)
         _clock["since"] = time.time()
-        if trainer.dist.main and trainer.progress:
+        if trainer.dist.main and trainer.progress and fitting:
             print(f"[ganlab] {trainer.timer.line()}", file=sys.stderr)
 
 
@@ -91,12 +113,44 @@ def objective(summary: dict) -> float:
 def hydra_main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
+    lead = (ranks_from_env() or (0,))[0] == 0   # rank 0 (or the only process) holds the run directory's lock
+    try:
+        with hydra_files(run_dir, hc.output_subdir) as keep, \
+                run_lock(run_dir) if lead else contextlib.nullcontext():
+            return run_job(cfg, hc, run_dir, keep)
+    except Exception as e:   # a directory in use: one line, before Hydra prints "Error executing job ..."
+        if hc.mode != RunMode.MULTIRUN:
+            exit_on_user_error("ganlab-train", e)
+        raise
+
+
+@contextlib.contextmanager
+def hydra_files(run_dir: Path, subdir: str | None):
+    """Hydra wrote this command's .hydra/ files to `subdir` (PENDING, main() asks for it): yield a function that
+    moves them to .hydra/ (once the run is accepted); otherwise they are removed, and a refused command leaves
+    the run's own .hydra/ as it was."""
+    pending = run_dir / subdir if subdir and subdir.startswith(PENDING) else None
+
+    def keep() -> None:
+        if pending is not None and pending.is_dir():
+            (run_dir / ".hydra").mkdir(exist_ok=True)
+            for f in pending.iterdir():
+                os.replace(f, run_dir / ".hydra" / f.name)
+            pending.rmdir()
+    try:
+        yield keep
+    finally:
+        if pending is not None:
+            shutil.rmtree(pending, ignore_errors=True)
+
+
+def run_job(cfg: DictConfig, hc, run_dir: Path, keep: Callable[[], None]) -> float:
     if prefer_command_line_groups(cfg, hc.overrides.task, CONF_DIR,
                                   lambda overrides: hydra.compose(config_name="train", overrides=overrides)) \
             and hc.output_subdir is not None:   # None on ranks > 0 under torchrun/srun: rank 0 writes .hydra/
         OmegaConf.save(cfg, run_dir / hc.output_subdir / "config.yaml")   # the run dir describes what runs
     try:
-        summary = train(cfg, run_dir)
+        summary = train(cfg, run_dir, keep)
         if summary.get("status") == "preempted":   # checkpointed: now let the signal do what it did before
             print(f"[ganlab] {summary['signal']} at step {summary['step']}: checkpoints/last.pt written; the same "
                   f"command continues the run (resume=auto)", file=sys.stderr)
@@ -114,6 +168,7 @@ def hydra_main(cfg: DictConfig) -> float:
         if hc.mode != RunMode.MULTIRUN:
             exit_on_user_error("ganlab-train", e)   # before Hydra prints "Error executing job ..."
             raise
+        keep()   # in a sweep the failed job's directory keeps what was asked of it
         # In a sweep one failed job must not stop the others: record it and move on.
         (run_dir / "error.txt").write_text(traceback.format_exc())
         summary = run_dir / "summary.json"
@@ -131,7 +186,7 @@ def main() -> None:
         print(help_text())
         return
     from torch.distributed.elastic.multiprocessing.errors import record  # torchrun names the failed rank
-    sys.argv += rank_overrides(sys.argv[1:])
+    sys.argv += rank_overrides(sys.argv[1:]) or pending_hydra_files(sys.argv[1:])
     record(command("ganlab-train", hydra=True)(hydra_main))()
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def load(path: Path, map_location="cpu", option: str = "", fresh: str = "") -> d
         with warnings.catch_warnings():   # torch's warnings about an odd pickle protocol say nothing useful here
             warnings.simplefilter("ignore")
             state = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, UnicodeDecodeError) as e:
+    except Exception as e:   # garbage makes torch's unpickler raise almost any type (IndexError, KeyError, ...)
         raise BadFile(f"{path}: {problem(path, e)}; {_instead(path, option, fresh)}") from None
     if not isinstance(state, dict) or "g" not in state:
         found = ", ".join(map(str, list(state)[:6])) if isinstance(state, dict) else type(state).__name__
@@ -63,7 +63,9 @@ def problem(path: Path, e: BaseException) -> str:
                 f"only tensors (weights_only=True) and did not run it")
     if isinstance(e, EOFError) or "central directory" in text or "zip archive" in text:
         return "the file is truncated or corrupt (not a complete checkpoint archive)"
-    detail = next((line.strip() for line in text.splitlines() if line.strip().startswith("Unsupported")), "")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    detail = next((line for line in lines if line.startswith("Unsupported")), None) or \
+        (f"{type(e).__name__}: {lines[0]}" if lines and not isinstance(e, pickle.UnpicklingError) else "")
     return f"not a PyTorch checkpoint{f' ({detail})' if detail else ''}"
 
 
