@@ -297,3 +297,16 @@ def test_a_refused_resume_leaves_the_run_directory_as_it_was(finished, tmp_path)
     assert all(after[k] == v for k, v in before.items() if k.name not in (".lock", "train.log"))
     sample = cli("ganlab-sample", run_dir, "--n", "2", "--out", tmp_path / "samples")
     assert sample.returncode == 0, sample.stderr[-2000:]
+
+
+# ---- sweeps ------------------------------------------------------------------------------------------------
+def test_a_sweep_with_a_failed_job_exits_1_and_lists_it(tmp_path):
+    exe = Path(sys.executable).with_name("ganlab-train")
+    out = subprocess.run([str(exe), "-m", *TINY, "train.steps=2", "train.batch_size=8,-4", "hydra.sweep.dir=sweep"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 1, out.stderr[-3000:]
+    error = "ValueError: train.batch_size must be a positive integer, got -4"
+    assert out.stderr.splitlines()[-2:] == ["[ganlab] 1 of 2 sweep jobs failed:", f"[ganlab]   sweep/1: {error}"]
+    assert json.loads((tmp_path / "sweep" / "1" / "summary.json").read_text()) == {"status": "crashed", "error": error}
+    assert json.loads((tmp_path / "sweep" / "0" / "summary.json").read_text())["status"] == "finished"

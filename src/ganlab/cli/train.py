@@ -22,6 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from ganlab import CONF_DIR
+from ganlab.cli import sweeps
 from ganlab.cli.build import build
 from ganlab.cli.choices import help_text, prefer_command_line_groups
 from ganlab.cli.errors import command, exit_on_user_error
@@ -188,6 +189,8 @@ def main() -> None:
     from torch.distributed.elastic.multiprocessing.errors import record  # torchrun names the failed rank
     sys.argv += rank_overrides(sys.argv[1:]) or pending_hydra_files(sys.argv[1:])
     record(command("ganlab-train", hydra=True)(hydra_main))()
+    if sweeps.FAILED:   # a sweep with a failed job: listed by cli/sweeps.py, and the exit status says so
+        sys.exit(1)
 
 if __name__ == "__main__":
     main()
