@@ -5,8 +5,8 @@
     G step:    out_f = D(augment(G(z, y))); loss = loss.g(out_f) + sum(reg.g_terms(ctx))
     then EMA(G), schedules, regularizer updates; every k steps log, sample, evaluate, checkpoint.
 
-What the run writes besides checkpoints (the grid, evaluations, summary.json) is train/outputs.py; what a
-checkpoint holds and how a run resumes from one, train/state.py.
+What the run writes besides checkpoints (grids, evaluations, summary.json): train/outputs.py; what a checkpoint
+holds and how a run resumes from one: train/state.py.
 """
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ class Trainer:
         self.stats.open("log")
         self.sched_g.attach(self.stats, "loss/g/total")
         self.sched_d.attach(self.stats, "loss/d/total")
-        self.step, self.images_seen, self.elapsed = 0, 0, 0.0
+        self.step, self.images_seen, self.elapsed, self.last_row = 0, 0, 0.0, {}   # last_row: the last logged row
         self.timer = Timer()   # this process's seconds per part (summary.json time_s); diagnostics only
         self._watch: list[tuple[int, str, torch.Tensor]] = []   # loss terms awaiting a finiteness check
         self.num_classes = getattr(g, "num_classes", 0)
@@ -105,10 +105,8 @@ class Trainer:
         with self.hw.autocast():   # clean and penalty passes skip DDP's forward (double backward); DDP still averages
             out = (self.d if eager else self.d_for[ctx.phase] if augment else self.d_fn)(x, y)
         out.logits = out.logits.float()   # losses and regularizer heads run outside autocast, in fp32
-        if out.pixel_logits is not None:
-            out.pixel_logits = out.pixel_logits.float()
-        if out.features is not None:
-            out.features = out.features.float()
+        out.pixel_logits = None if out.pixel_logits is None else out.pixel_logits.float()
+        out.features = None if out.features is None else out.features.float()
         return out
 
     def _context(self, phase: str, **kw) -> StepContext:
@@ -238,7 +236,11 @@ class Trainer:
             finally:
                 bar.close()
                 self.elapsed += time.time() - t0
-                self.write_summary(status, stop.name, error)
+                self.summary = write_summary(self.run_dir, self.dist.main, self.timer, status, error, step=self.step,
+                                             steps=self.s.steps, images_seen=self.images_seen, final=self.last_row,
+                                             wall_time_s=self.elapsed, signal=stop.name)
+                for logger in self.loggers:
+                    logger.close()
         return self.summary
 
     def log(self, ctx: StepContext, seconds: float, start_step: int) -> dict:
@@ -292,10 +294,3 @@ class Trainer:
             self.check_finite()
             state.save(self, "best.pt")
         return result
-
-    def write_summary(self, status: str, signal_name: str | None = None, error: BaseException | None = None) -> None:
-        self.summary = write_summary(self.run_dir, self.dist.main, self.timer, status, error, step=self.step,
-                                     steps=self.s.steps, images_seen=self.images_seen, wall_time_s=self.elapsed,
-                                     final=getattr(self, "last_row", {}), signal=signal_name)
-        for logger in self.loggers:
-            logger.close()
