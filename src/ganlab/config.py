@@ -13,7 +13,6 @@ from typing import Any, Optional
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ganlab import domains
 from ganlab.errors import ConfigError
 from ganlab.train.settings import TrainSettings
 
@@ -33,6 +32,7 @@ class HardwareSchema:
     devices: int = MISSING            # ganlab-train starts this many ranks itself (DDP); torchrun/SLURM set their own
     sync_bn: bool = MISSING
     find_unused_parameters: bool = MISSING
+    tune: str = MISSING               # auto | off: channels_last and compile chosen by timing (train/tune.py)
 
 
 @dataclass
@@ -101,7 +101,6 @@ def settings_of(cfg: DictConfig) -> Settings:
     """Every section of a composed config, validated once; unknown keys, bad types and missing values fail here,
     before anything is built, with the key named."""
     resolved = plain(cfg)
-    domains.check(resolved)   # every numeric value within its domain (domains.py), in one line when not
     components = {group: split_name(resolved.get(group), group)
                   for group in ("dataset", "model", "loss", "optimizer", "scheduler")}
     return Settings(run=run_settings(resolved), train=train_settings(resolved),

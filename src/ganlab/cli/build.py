@@ -28,6 +28,7 @@ from ganlab.regularizers.base import setup_all
 from ganlab.track.jsonl import JsonlLogger
 from ganlab.track.stats import Stats
 from ganlab.train import checkpoint as ckpt
+from ganlab.train import tune
 from ganlab.train.debug import OneBatch
 from ganlab.train.distributed import Dist, convert_sync_bn
 from ganlab.train.finetune import frozen_parameters, init_from
@@ -211,8 +212,10 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
     run = RunOptions(run_dir, loggers=build_loggers(s.loggers, s.resolved, run_dir) if dist.main else [],
                      evaluator=evaluator, eval_every=eval_every, config=config, resume_keys=RESUME_KEYS,
                      resume_from=resume_path(top.resume, run_dir), progress=top.progress and dist.main)
-    trainer = Trainer(Parts(g, d, loss, regs, opt_g, opt_d, sched_g, sched_d, batches), settings, hw, run,
-                      stats=stats, dist=dist, sampler=sampler)
+    parts = Parts(g, d, loss, regs, opt_g, opt_d, sched_g, sched_d, batches)
+    hw = tune.choose(parts, stats, settings, hw, run_dir, resumed=run.resume_from is not None,   # hardware.tune
+                     distributed=dist.active, main=dist.main)
+    trainer = Trainer(parts, settings, hw, run, stats=stats, dist=dist, sampler=sampler)
     if top.init_from:   # a resume of this run (resume=auto) later replaces these weights
         fresh = init_from(top.init_from, g, d, trainer.ema.model if trainer.ema else None, hw.device)
         for part, names in fresh.items():

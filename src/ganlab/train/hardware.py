@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+TUNE_MODES = ("auto", "off")   # hardware.tune (train/tune.py)
 
 
 @dataclass
@@ -20,15 +21,18 @@ class Hardware:
     devices: int = 1                    # ranks that ganlab-train starts itself (torchrun/SLURM start their own)
     sync_bn: bool = False               # BatchNorm -> SyncBatchNorm across ranks
     find_unused_parameters: bool = False   # DDP's option, for a model whose step leaves some parameters unused
+    tune: str = "off"                   # auto: channels_last and compile chosen by timing (train/tune.py)
 
     @classmethod
     def resolve(cls, device: str = "auto", precision: str = "fp32", channels_last: bool = False,
                 compile: bool = False, compile_backend: str = "inductor", devices: int = 1, sync_bn: bool = False,
-                find_unused_parameters: bool = False) -> "Hardware":
+                find_unused_parameters: bool = False, tune: str = "off") -> "Hardware":
         """A training run passes every key of conf/hardware/auto.yaml; the keyword defaults here are an
         eager fp32 module for the tools that only evaluate or sample (ganlab-evaluate, -sample, -prepare)."""
         if not isinstance(devices, int) or devices < 1:
             raise ValueError(f"hardware.devices must be a positive integer, got {devices!r}")
+        if tune not in TUNE_MODES:
+            raise ValueError(f"unknown hardware.tune '{tune}'; available: {', '.join(TUNE_MODES)}")
         if precision not in PRECISIONS:
             raise ValueError(f"unknown hardware.precision '{precision}'; available: {', '.join(PRECISIONS)}")
         if device == "auto":
@@ -43,7 +47,8 @@ class Hardware:
         if compile and compile_backend not in torch._dynamo.list_backends(exclude_tags=()):
             raise ValueError(f"unknown hardware.compile_backend '{compile_backend}'; available: "
                              f"{', '.join(torch._dynamo.list_backends(exclude_tags=()))}")
-        return cls(dev, precision, channels_last, compile, compile_backend, devices, sync_bn, find_unused_parameters)
+        return cls(dev, precision, channels_last, compile, compile_backend, devices, sync_bn, find_unused_parameters,
+                   tune)
 
     def autocast(self):
         dtype = PRECISIONS[self.precision]
@@ -55,8 +60,10 @@ class Hardware:
         return torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
 
     def place(self, module: nn.Module) -> nn.Module:
+        """The module on the device, its 4-D weights in this memory format; in place (the tuner re-places modules
+        whose optimizers already hold their parameters)."""
         module = module.to(self.device)
-        return module.to(memory_format=torch.channels_last) if self.channels_last else module
+        return module.to(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
 
     def compiled(self, module: nn.Module):
         """The callable used in the training loop (state dicts stay on the plain module)."""
