@@ -69,12 +69,15 @@ def spoil(path: Path, how: str, tmp_path: Path) -> None:
         torch.save({"g": Malicious(tmp_path / "PWNED"), "d": {}, "config": {}}, path)
     elif how == "malicious pickle":
         path.write_bytes(pickle.dumps({"g": Malicious(tmp_path / "PWNED")}))
+    elif how == "pickled module":   # torch's refusal of an allowed-looking global carries ANSI bold codes
+        torch.save({"g": torch.nn.Linear(2, 2)}, path)
     elif how == "foreign":
         torch.save({"state_dict": {"w": torch.zeros(2)}}, path)
 
 
 PROBLEMS = {"truncated": "truncated or corrupt", "empty": "empty (0 bytes)", "random bytes": "not a PyTorch checkpoint",
             "malicious": "would run code when unpickled", "malicious pickle": "not a PyTorch checkpoint",
+            "pickled module": "holds a Python object (torch.nn.modules.linear.Linear) that would run code",
             "foreign": "not a ganlab checkpoint"}
 
 
