@@ -207,7 +207,7 @@ def test_a_full_disk_is_one_line_a_crashed_summary_and_an_intact_last_pt(tmp_pat
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "crashed" and summary["step"] == 4 and "no space left" in summary["error"]
     assert ckpt.load(run_dir)["step"] == 2                     # the checkpoint before the full disk
-    assert not [p for p in run_dir.rglob("*") if p.is_file() and p.stat().st_size == 0 and p.name != "train.log"]
+    assert not [p for p in run_dir.rglob("*") if p.is_file() and p.stat().st_size == 0 and p.name not in ("train.log", ".lock")]
     assert not list(run_dir.rglob("*.tmp*"))
 
 
@@ -309,7 +309,7 @@ def test_a_sweep_with_a_failed_job_exits_1_and_lists_it(tmp_path):
                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert out.returncode == 1, out.stderr[-3000:]
-    error = "ValueError: train.batch_size must be a positive integer, got -4"
+    error = "ConfigError: train.batch_size must be a positive integer, got -4"
     assert out.stderr.splitlines()[-2:] == ["[ganlab] 1 of 2 sweep jobs failed:", f"[ganlab]   sweep/1: {error}"]
     assert json.loads((tmp_path / "sweep" / "1" / "summary.json").read_text()) == {"status": "crashed", "error": error}
     assert json.loads((tmp_path / "sweep" / "0" / "summary.json").read_text())["status"] == "finished"
