@@ -114,6 +114,20 @@ def test_a_compile_that_cannot_pay_back_within_the_run_is_not_chosen(tmp_path, q
     assert record["precision"] == "bf16"
 
 
+def test_a_compile_that_fails_leaves_the_eager_choice_and_says_why(tmp_path, quick, monkeypatch):
+    monkeypatch.setattr(tune, "COMPILE_MIN_S", 0.0)
+    t, parts = built(tmp_path, ["regularizer=[]"])
+
+    def broken(self, module):
+        if self.compile:
+            raise RuntimeError("no C++ compiler found\nmore lines")
+        return module
+    monkeypatch.setattr(Hardware, "compiled", broken)
+    record = tune.measure(parts, t.stats, t.s, t.hw, steps_left=10 ** 6)
+    assert record["compile"] == "tried and failed (RuntimeError: no C++ compiler found)"
+    assert record["chosen"]["compile"] is False and len(record["candidates"]) == 2
+
+
 def test_an_unknown_tune_mode_is_refused_with_the_choices():
     with pytest.raises(ValueError, match="unknown hardware.tune 'fast'; available: auto, off"):
         Hardware.resolve("cpu", tune="fast")

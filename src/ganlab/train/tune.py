@@ -137,6 +137,21 @@ def race(trials: list[Trial]) -> None:
             t.block()
 
 
+def with_compile(best: Trial, parts: Parts, stats, settings: TrainSettings, hw: Hardware, scratch: Path,
+                 steps_left: int) -> tuple[Trial | None, str]:
+    """The compiled candidate (best's memory format), raced against best; -> (its trial, or None where compiling
+    failed, and what happened, for tune.json). A compile that fails costs the run its time, not the run."""
+    try:
+        compiled = Trial(Candidate(best.cand.channels_last, True), parts, stats, settings, hw, scratch)
+        race([best, compiled])   # best gets more blocks beside the compiled one, under the same load
+    except Exception as e:   # noqa: BLE001 (any backend error: the eager candidates stand)
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        return None, f"tried and failed ({type(e).__name__}: {first})"
+    gain_s = steps_left * (best.step_s - compiled.step_s)
+    return compiled, (f"tried: compile took {compiled.compile_s:.1f} s, the steps {best.step_s * 1e3:.2f} -> "
+                      f"{compiled.step_s * 1e3:.2f} ms, {gain_s:.1f} s won back over {steps_left} steps")
+
+
 def measure(parts: Parts, stats, settings: TrainSettings, hw: Hardware, steps_left: int,
             allow_compile: bool = True) -> dict:
     """Time the candidates on copies of the parts; -> tune.json's record (the chosen settings under "chosen").
@@ -147,7 +162,7 @@ def measure(parts: Parts, stats, settings: TrainSettings, hw: Hardware, steps_le
         eager = [Trial(Candidate(cl, False), parts, stats, settings, hw, Path(scratch)) for cl in (False, True)]
         race(eager)
         best = min(eager, key=lambda t: t.step_s)
-        trials, compiled = list(eager), None
+        trials = list(eager)
         rest_s = steps_left * best.step_s
         if not allow_compile:
             compile_note = "not tried: hardware.compile_backend is not available"
@@ -155,15 +170,11 @@ def measure(parts: Parts, stats, settings: TrainSettings, hw: Hardware, steps_le
             compile_note = (f"not tried: the rest of the run takes about {rest_s:.0f} s eager, under the "
                             f"{COMPILE_MIN_S:.0f} s a tried compile needs to be worth its cost")
         else:
-            compiled = Trial(Candidate(best.cand.channels_last, True), parts, stats, settings, hw, Path(scratch))
-            race([best, compiled])   # best gets three more blocks beside the compiled one, under the same load
-            trials.append(compiled)
-            gain_s = steps_left * (best.step_s - compiled.step_s)
-            compile_note = (f"tried: compile took {compiled.compile_s:.1f} s, the steps "
-                            f"{best.step_s * 1e3:.2f} -> {compiled.step_s * 1e3:.2f} ms, "
-                            f"{gain_s:.1f} s won back over {steps_left} steps")
-            if gain_s > compiled.compile_s:
-                best = compiled
+            compiled, compile_note = with_compile(best, parts, stats, settings, hw, Path(scratch), steps_left)
+            if compiled is not None:
+                trials.append(compiled)
+                if steps_left * (best.step_s - compiled.step_s) > compiled.compile_s:
+                    best = compiled
         for t in trials:
             del t.trainer   # the copies go before the run's own trainer is built
     return {"mode": "auto", "tuned": True, "device": str(hw.device), "threads": torch.get_num_threads(),
