@@ -61,4 +61,4 @@ def test_ganlab_train_bad_value_and_unknown_option_are_one_line(tmp_path):
     assert out.stderr.startswith("ganlab-train: error: In 'train': Could not find 'model/bigan'")
     assert "dcgan" in out.stderr and "Config search path" not in out.stderr
     out = ganlab_train(["train.batch_size=-4"], tmp_path, {"HYDRA_FULL_ERROR": "1"})
-    assert out.returncode == 1 and "Traceback" in out.stderr and "settings.py" in out.stderr
+    assert out.returncode == 1 and "Traceback" in out.stderr and "domains.py" in out.stderr
