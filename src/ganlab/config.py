@@ -13,6 +13,7 @@ from typing import Any, Optional
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from ganlab import domains
 from ganlab.errors import ConfigError
 from ganlab.train.settings import TrainSettings
 
@@ -101,6 +102,7 @@ def settings_of(cfg: DictConfig) -> Settings:
     """Every section of a composed config, validated once; unknown keys, bad types and missing values fail here,
     before anything is built, with the key named."""
     resolved = plain(cfg)
+    domains.check(resolved)   # every numeric value within its domain (domains.py), in one line when not
     components = {group: split_name(resolved.get(group), group)
                   for group in ("dataset", "model", "loss", "optimizer", "scheduler")}
     return Settings(run=run_settings(resolved), train=train_settings(resolved),

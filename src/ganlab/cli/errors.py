@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from typing import Callable
 
@@ -26,9 +27,25 @@ def full_errors() -> bool:
 
 def one_line(e: BaseException) -> str:
     message = str(e).strip()
-    if isinstance(e, CompactHydraException):   # Hydra appends its config search path: not for users
-        message = message.split("\nConfig search path:")[0].rstrip()
+    if isinstance(e, CompactHydraException):
+        message = hydra_line(message, e.__cause__)
     return message
+
+
+def hydra_line(message: str, cause: BaseException | None) -> str:
+    """Hydra's composition errors in one line: no config search path, the options of a group as a list, and for
+    a key that does not exist, no hint to add it with + (the component would then ignore it or fail later)."""
+    message = message.split("\nConfig search path:")[0].rstrip()
+    unknown = re.match(r"Could not override '([^']+)'\.", message)
+    if unknown and "not in struct" in str(cause):
+        key = unknown.group(1)
+        return f"unknown key {key}={message.rsplit('=', 1)[-1]} (misspelt?); ganlab-train --cfg job lists the keys there are"
+
+    def options(m: re.Match) -> str:
+        names = [n.strip() for n in m.group(2).splitlines() if n.strip() and not n.strip().startswith("_")]
+        return f"available options in '{m.group(1)}': {', '.join(names)}"
+    message = re.sub(r"Available options in '([^']+)':\n((?:\t[^\n]*(?:\n|$))*)", options, message)
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 def exit_on_user_error(prog: str, e: BaseException) -> None:
