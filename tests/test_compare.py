@@ -71,7 +71,7 @@ def test_group_by_aggregates_seeds_with_mean_std_and_n(sweep, tmp_path):
         samp = sum((hi - lo) / (2 * 1.959964) for lo, hi in cis) / 2
         assert r["fid sampling sd"] == f"{samp:.2g}"   # shown to 2 significant digits
     assert float(rows[0]["fid"].split()[0]) <= float(rows[1]["fid"].split()[0])
-    assert (tmp_path / "t.md").read_text().startswith("| run | status | loss |")
+    assert (tmp_path / "t.md").read_text().startswith("| run | status | doctor | loss |")
     assert (tmp_path / "t.png").stat().st_size > 1000
 
 
@@ -272,3 +272,52 @@ def test_a_metric_is_plotted_against_a_numeric_key_one_line_per_arm_with_seed_er
     assert (tmp_path / "against.png").stat().st_size > 10_000
     with pytest.raises(SystemExit, match="not a number"):
         compare.main([str(tmp_path), "--group-by", "dataset.fraction", "--plot-against", "regularizer", str(tmp_path / "x.png")])
+
+
+@pytest.mark.parametrize("command", [compare.main, compare.report])
+def test_a_directory_without_runs_is_one_line_and_exit_2(command, tmp_path, capsys):
+    """As the README promises for every ganlab-* command: a user error is one line on stderr, exit status 2."""
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        command([str(tmp_path / "empty"), *(["--out", str(tmp_path / "r.html")] if command is compare.report else [])])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "error: no run directory under" in err and str(tmp_path / "empty") in err
+
+
+def cut_eval_run(d, summary: bool):
+    """A run whose eval.jsonl ends in a line cut mid-write (step 6, FID 5.0); summary.json, if written, holds it whole."""
+    fake_run(d, [], 0)
+    lines = [{"step": 2, "fid": 30.0, "protocol": {"num_samples": 40}}, {"step": 4, "fid": 20.0, "protocol": {"num_samples": 40}}]
+    final = {"step": 6, "fid": 5.0, "protocol": {"num_samples": 40}}
+    (d / "eval.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines) + json.dumps(final)[:25])
+    if summary:
+        (d / "summary.json").write_text(json.dumps({"status": "finished", "final_eval": final}))
+
+
+def test_a_cut_last_eval_line_is_said_in_the_table_or_read_from_summary(tmp_path, capsys):
+    """The final FID is never silently the evaluation before: without summary.json the cell and a note say so; with
+    it the final evaluation is summary.json's."""
+    cut_eval_run(tmp_path / "bare", summary=False)
+    cut_eval_run(tmp_path / "summed", summary=True)
+    bare, summed = load_run(tmp_path / "bare"), load_run(tmp_path / "summed")
+    assert bare.values["fid_final"] == 20.0 and "step 4's" in bare.eval_cut
+    assert summed.values["fid_final"] == 5.0 and summed.values["fid_best"] == 5.0 and summed.final_from_summary
+    compare.main([str(tmp_path / "bare"), "--markdown", str(tmp_path / "t.md")])
+    out = capsys.readouterr().out
+    row = (tmp_path / "t.md").read_text().splitlines()[2]
+    assert "20 (step 4: last eval line cut)" in row
+    assert "bare: the last line of eval.jsonl is cut; the final values shown are step 4's" in out
+    compare.main([str(tmp_path / "summed"), "--markdown", str(tmp_path / "s.md")])
+    assert "| 5 |" in (tmp_path / "s.md").read_text() and "summary.json's" in capsys.readouterr().out
+
+
+def test_the_report_says_which_lines_it_skipped(tmp_path):
+    fake_run(tmp_path / "run", [], 0)
+    with open(tmp_path / "run" / "metrics.jsonl", "a") as f:
+        f.write('{"step": 3, "loss/d/tot')          # a line cut mid-write
+    cut_eval_run(tmp_path / "cut", summary=False)
+    compare.report([str(tmp_path), "--out", str(tmp_path / "r.html")])
+    text = (tmp_path / "r.html").read_text()
+    assert "skipped 2 unreadable line(s) of metrics.jsonl / eval.jsonl in cut, run" in text
+    assert "cut: the last line of eval.jsonl is cut" in text

@@ -3,7 +3,8 @@
 PATH is a run directory, a multirun directory (all its jobs) or a glob. Runs are labelled by what
 the user chose (Hydra group choices such as regularizer=[diffaugment] or +experiment=..., and the
 keys set on the command line); the columns are the headline metrics (FID final with its bootstrap
-interval, best FID, IS, precision, recall, kimg, wall time); --all shows the rest. The git commit
+interval, best FID, IS, precision, recall, kimg, wall time); --all shows the rest. The doctor column
+is ganlab-doctor's verdict per run: "healthy" or the failure signatures it found. The git commit
 is shown when runs differ in it. Runs measured under different evaluation protocols are refused
 unless --allow-mixed protocol. --group-by aggregates seeds: mean ± seed sd (n), next to the FID's
 sampling sd; with --baseline KEY=VALUE each group's gap to that group gets a Welch t-test.
@@ -32,6 +33,7 @@ from ganlab.track.compare import (
     group_rows,
     label_columns,
     protocol_check,
+    run_notes,
     run_rows,
     series_against,
 )
@@ -66,9 +68,11 @@ def parser(prog: str = "ganlab-compare") -> argparse.ArgumentParser:
 def compared(a: argparse.Namespace, prog: str = "ganlab-compare"):
     """-> (runs, label columns, header, rows, note on mixed protocols): what every output shows."""
     with user_input():
-        runs = [load_run(path, a.protocol) for path in find_runs(a.paths)]
-    if not runs:
-        raise SystemExit(f"{prog}: error: no runs found under {' '.join(a.paths)}")
+        paths = find_runs(a.paths)
+        if not paths:   # a user error: one line, exit 2
+            raise FileNotFoundError(f"no run directory under {' '.join(a.paths)} (a run has .hydra/config.yaml or "
+                                    "metrics.jsonl)")
+        runs = [load_run(path, a.protocol) for path in paths]
     error, note = protocol_check(runs, a.allow_mixed == "protocol")
     if error:
         print(f"{prog}: error: {error}", file=sys.stderr)
@@ -103,8 +107,9 @@ def compared(a: argparse.Namespace, prog: str = "ganlab-compare"):
         if a.sort not in SOURCE and a.sort not in logged:
             raise SystemExit(f"{prog}: error: unknown --sort '{a.sort}'; available: {', '.join(SOURCE)}")
         rows.sort(key=lambda r: (math.isnan(v := r["_sort"].get(SOURCE.get(a.sort, a.sort), math.nan) or math.nan), v))
-    header = ["run", "status", *labels, *[c for c in rows[0] if c not in ("run", "status", "_sort", *labels)
-                                          and any(r.get(c, "-") != "-" for r in rows)]]
+    fixed = ("run", "status", "doctor")   # the doctor's verdict beside the status: healthy, or its signatures
+    header = [*fixed, *labels, *[c for c in rows[0] if c not in (*fixed, "_sort", *labels)
+                                 and any(r.get(c, "-") != "-" for r in rows)]]
     return runs, labels, header, rows, note
 
 
@@ -118,11 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     for r in rows:
         table.add_row(*[escape(r.get(h, "-")) for h in header])   # '[diffaugment]' is a label, not markup
     Console(width=None if sys.stdout.isatty() else (250 if a.all else 120)).print(table)
-    if note:
-        print(note)
-    skipped = sum(r.skipped_lines for r in runs)
-    if skipped:
-        print(f"skipped {skipped} unreadable metrics line(s)")
+    for line in ([note] if note else []) + run_notes(runs):
+        print(line)
     if a.csv:
         with open(a.csv, "w", newline="") as f:
             w = csv.writer(f)
@@ -150,7 +152,8 @@ def main(argv: list[str] | None = None) -> None:
 def write_report(path: Path, runs, header, rows, note, labels) -> None:
     from ganlab.track.report import render
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(runs, header, rows, note, labels, title=f"ganlab report: {len(runs)} runs"))
+    notes = ([note] if note else []) + run_notes(runs)
+    path.write_text(render(runs, header, rows, notes, labels, title=f"ganlab report: {len(runs)} runs"))
     print(f"wrote {path}")
 
 

@@ -11,6 +11,7 @@ from scipy import stats as scipy_stats
 from scipy.stats import norm
 
 from ganlab.metrics.protocol import differing
+from ganlab.track.doctor import diagnose_run, verdict
 from ganlab.track.runs import Run, differing_keys, mean_std
 
 HEADLINE = ["fid", "fid_best", "is", "precision", "recall", "kimg", "wall"]
@@ -104,13 +105,36 @@ def ci_text(v: dict) -> str:
     return f"{fid} [{ci[0]:.3g},{ci[1]:.3g}]" if isinstance(ci, list) and len(ci) == 2 else fid
 
 
+def fid_text(r: Run) -> str:
+    """The final FID (with its interval); marked when eval.jsonl's last line is cut and it is the evaluation before."""
+    text = ci_text(r.values)
+    step = r.evals[-1].get("step") if r.evals else None
+    return f"{text} (step {step}: last eval line cut)" if r.eval_cut and not r.final_from_summary else text
+
+
+def doctor_text(r: Run) -> str:
+    """The doctor's verdict: its signatures' names, "healthy", or "-" for a run that logged nothing yet."""
+    return verdict(diagnose_run(r)) if r.metrics or r.evals else "-"
+
+
+def run_notes(runs: list[Run]) -> list[str]:
+    """What the table cannot show: eval.jsonl's last line cut, unreadable lines skipped."""
+    notes = [f"{r.path.name}: {r.eval_cut}" for r in runs if r.eval_cut]
+    skipped = [r for r in runs if r.skipped_lines]
+    if skipped:
+        notes.append(f"skipped {sum(r.skipped_lines for r in skipped)} unreadable line(s) of metrics.jsonl / eval.jsonl "
+                     f"in {', '.join(r.path.name for r in skipped)}")
+    return notes
+
+
 def run_rows(runs: list[Run], labels: list[str], columns: list[str], mark: str | None) -> list[dict]:
     rows = []
     for r in runs:
         row = {"run": r.path.name, "status": r.status, **{k: fmt(r.label(k)) for k in labels}, "_sort": r.values}
         for c in columns:
             v = r.values.get(SOURCE.get(c, c))
-            row[c] = ci_text(r.values) if c == "fid" else fmt_wall(v) if c == "wall" else fmt(v)
+            row[c] = fid_text(r) if c == "fid" else fmt_wall(v) if c == "wall" else fmt(v)
+        row["doctor"] = doctor_text(r)
         if mark:
             row["protocol"] = (r.protocol_hash or "-") + ("*" if r.protocol_hash != mark else "")
         rows.append(row)
@@ -165,5 +189,7 @@ def group_rows(runs: list[Run], keys: list[str], columns: list[str], baseline: t
             row[f"Δ{metric}"] = "-" if not n else f"{mu - b_mu:+.3g}"
             row["p (Welch)"] = "n<2" if math.isnan(p) else f"{p:.2g}"
             row["beyond noise"] = "-" if math.isnan(p) else ("yes" if p < alpha else "no")
+        verdicts = Counter(doctor_text(m) for m in members)
+        row["doctor"] = "; ".join(v if len(members) == 1 else f"{v} ({n}/{len(members)})" for v, n in verdicts.most_common())
         rows.append(row)
     return rows

@@ -1,7 +1,8 @@
 """One self-contained HTML page for a set of runs (ganlab-report, ganlab-compare --html): the compare table
 (sortable by clicking a header), the metrics against kimg for every run, and per run its loss curves
 (with D(x) / D(G(z)) and regularizer state such as APA's p), its latest sample grid beside the real one,
-the memorization pairs where measured, its protocol fingerprint and its provenance. Images are embedded
+the memorization pairs where measured, the doctor's findings, its protocol fingerprint and its provenance;
+notes say what the table cannot (an eval.jsonl whose last line is cut, unreadable lines skipped). Images are embedded
 as data URIs and the one script is inline: the file opens in a browser with no server and no network."""
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import io
 import json
 from pathlib import Path
 
+from ganlab.track.doctor import diagnose_run
 from ganlab.track.runs import Run
 
 STYLE = """
@@ -72,6 +74,16 @@ def figure_png(fig) -> bytes:
     return buf.getvalue()
 
 
+def doctor_section(run: Run) -> str:
+    """The doctor's findings in full: each signature, its evidence and what to try."""
+    findings = diagnose_run(run)
+    if not findings:
+        return "<p>doctor: no known failure signature</p>"
+    items = "".join(f"<li><b>{html.escape(f.signature)}</b>: {html.escape(f.evidence)}<br>try: "
+                    f"{'; '.join(f'<code>{html.escape(t)}</code>' for t in f.try_next)}</li>" for f in findings)
+    return f'<p class="note">doctor:</p><ul class="doctor">{items}</ul>'
+
+
 def run_section(run: Run) -> str:
     prov = run.provenance or {}
     git = prov.get("git") or {}
@@ -83,6 +95,7 @@ def run_section(run: Run) -> str:
         f"<p>status {html.escape(run.status)}; commit {html.escape(str(git.get('commit') or '-')[:12])}"
         f"{' (dirty)' if git.get('dirty') else ''}; device {html.escape(str(prov.get('device', '-')))}</p>",
         f"<pre>{html.escape(command)}</pre>",
+        doctor_section(run),
         '<div class="grids">',
         image(grid, f"samples, {grid.stem.replace('step_', 'step ').lstrip('0') if grid else ''}", 320),
         image(run.path / "samples" / "real.png", "real images", 320),
@@ -95,7 +108,7 @@ def run_section(run: Run) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def render(runs: list[Run], header: list[str], rows: list[dict], note: str | None, labels: list[str],
+def render(runs: list[Run], header: list[str], rows: list[dict], notes: list[str], labels: list[str],
            title: str = "ganlab report") -> str:
     """The page as a string (see the module docstring)."""
     from ganlab.track.plots import comparison_figure
@@ -109,7 +122,7 @@ def render(runs: list[Run], header: list[str], rows: list[dict], note: str | Non
         f"<style>{STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1><p>{len(runs)} runs, written {stamp}; evaluation protocols: "
         f"{html.escape(', '.join(protocols) or 'none')}</p>",
-        f'<p class="note">{html.escape(note)}</p>' if note else "",
+        *[f'<p class="note">{html.escape(n)}</p>' for n in notes],
         "<h2>Runs</h2>", table(header, rows),
         "<h2>Metrics against kimg</h2>", curves,
         "<h2>Each run</h2>", *[run_section(r) for r in runs],

@@ -34,6 +34,8 @@ class Run:
     metrics: list = field(default_factory=list)      # metrics.jsonl rows
     evals: list = field(default_factory=list)        # eval.jsonl rows (of the chosen protocol)
     skipped_lines: int = 0
+    eval_cut: str | None = None                       # eval.jsonl's last line is unreadable: what the final values are
+    final_from_summary: bool = False                  # ... and the final evaluation came from summary.json
     choices: dict = field(default_factory=dict)      # group -> option ('model': 'dcgan', 'regularizer': '[apa]')
     override_keys: list = field(default_factory=list)   # leaf keys set on the command line ('seed', 'train.steps')
     provenance: dict | None = None
@@ -104,6 +106,38 @@ def read_choices(path: Path, raw: dict) -> tuple[dict, list[str]]:
     return choices, leaves
 
 
+def last_line_cut(path: Path) -> bool:
+    """Whether a .jsonl file ends in an unreadable line: a write cut short (a killed run, a full disk)."""
+    lines = [x for x in path.read_text().splitlines() if x.strip()] if path.is_file() else []
+    try:
+        return bool(lines) and not isinstance(json.loads(lines[-1]), dict)
+    except json.JSONDecodeError:
+        return True
+
+
+def read_summary(path: Path) -> dict | None:
+    try:
+        return json.loads((path / "summary.json").read_text()) if (path / "summary.json").is_file() else None
+    except json.JSONDecodeError:
+        return {}
+
+
+def final_evaluation(run: Run, evals: list[dict], summary: dict | None) -> list[dict]:
+    """eval.jsonl's rows, with the final evaluation from summary.json when the file's last line is cut and the
+    summary holds a later one; else run.eval_cut says that the final values shown are the previous evaluation's."""
+    if not last_line_cut(run.path / "eval.jsonl"):
+        return evals
+    step = evals[-1].get("step") if evals else None
+    final = (summary or {}).get("final_eval")
+    if isinstance(final, dict) and isinstance(final.get("step"), int) and (step is None or final["step"] > step):
+        run.eval_cut = f"the last line of eval.jsonl is cut; the final evaluation (step {final['step']}) is summary.json's"
+        run.final_from_summary = True
+        return [*evals, final]
+    run.eval_cut = (f"the last line of eval.jsonl is cut; the final values shown are step {step}'s, the evaluation "
+                    "before it" if step is not None else "the only line of eval.jsonl is cut")
+    return evals
+
+
 def select_protocol(run: Run, evals: list[dict], protocol: str | None) -> list[dict]:
     """Tag each eval line with its protocol hash; keep the lines of `protocol` (default: the last line's)."""
     for e in evals:
@@ -133,17 +167,16 @@ def load_run(path: Path, protocol: str | None = None) -> Run:
             run.provenance = None
     run.metrics, bad_m = read_jsonl(path / "metrics.jsonl")
     evals, bad_e = read_jsonl(path / "eval.jsonl")
+    info = read_summary(path)
+    evals = final_evaluation(run, evals, info)
     run.evals = select_protocol(run, evals, protocol)
     run.skipped_lines = bad_m + bad_e
-    summary = path / "summary.json"
-    if summary.is_file():
-        try:
-            info = json.loads(summary.read_text())
-            run.status = info.get("status", "unknown")
-            run.values["wall_s"] = info.get("wall_time_s")
-            run.values.update({f"time_{k}": v for k, v in (info.get("time_s") or {}).items()})   # time_train, ...
-        except json.JSONDecodeError:
-            run.status = "unreadable summary"
+    if info:
+        run.status = info.get("status", "unknown")
+        run.values["wall_s"] = info.get("wall_time_s")
+        run.values.update({f"time_{k}": v for k, v in (info.get("time_s") or {}).items()})   # time_train, ...
+    elif info is not None:
+        run.status = "unreadable summary"
     else:
         recent = (path / "metrics.jsonl").is_file() and time.time() - (path / "metrics.jsonl").stat().st_mtime < RUNNING_WITHIN_S
         run.status = "running" if recent else ("crashed" if (path / "error.txt").is_file() else "stopped")

@@ -1,0 +1,114 @@
+"""ganlab-doctor: every failure signature is found in a real run that shows it, with its evidence and overrides to
+try; the healthy default run raises no alarm; compare and the report show the verdict per run. The fixtures are cut
+from real runs (tests/fixtures/doctor/README.md names the command that made each one)."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ganlab.cli import compare, doctor
+from ganlab.track.doctor import LIMITS, SIGNATURES, diagnose, verdict_lines
+from ganlab.track.runs import load_run
+
+FIXTURES = Path(__file__).parent / "fixtures" / "doctor"
+SHOWN_IN = {   # each signature -> the real run (cut) that shows it
+    "loss_diverged": "wgan_without_penalty",
+    "d_overfitting": "lowdata_no_augmentation",
+    "collapse_in_class": "lowdata_no_augmentation",
+    "class_not_learned": "augself_heavy",
+    "adaptive_p_runaway": "ada_fast_controller",
+    "adaptive_p_idle": "apa_under_hinge",
+    "critic_drift": "attention_critic",
+    "d_rejects_reals": "cutmix_every_step",
+    "d_too_weak": "d_lr_tiny",
+    "fid_stalled": "g_lr_tiny",
+}
+
+
+def test_the_healthy_default_run_raises_no_alarm():
+    """`ganlab-train` with no overrides, cut from its run directory: no finding, and one line at the end of the run."""
+    assert diagnose(FIXTURES / "healthy_default") == []
+    assert verdict_lines([]) == ["doctor: no known failure signature"]
+
+
+def test_every_signature_has_a_run_that_shows_it():
+    assert sorted(SHOWN_IN) == sorted(check.__name__ for check in SIGNATURES)
+
+
+@pytest.mark.parametrize("signature", sorted(SHOWN_IN))
+def test_each_signature_is_found_in_a_run_that_shows_it(signature):
+    """The run provoked to show it yields that finding, whose evidence names numbers and whose first suggestion
+    is a ganlab override of a key the run's config has."""
+    run_dir = FIXTURES / SHOWN_IN[signature]
+    found = {f.signature: f for f in diagnose(run_dir)}
+    assert signature in found, f"{signature} not found in its fixture; found {sorted(found)}"
+    f = found[signature]
+    assert any(ch.isdigit() for ch in f.evidence) and f.values and f.try_next
+    config = load_run(run_dir).config
+    for override in f.try_next[0].split("  (")[0].split():
+        assert "=" in override and is_key(override.split("=", 1)[0], config), f"{override!r} is not a ganlab override"
+
+
+CONF = Path(__file__).parents[1] / "src" / "ganlab" / "conf"
+
+
+def is_key(key: str, config: dict) -> bool:
+    """A config group, a key of the run's config, or a setting of a regularizer (conf/regularizer/NAME.yaml)."""
+    parts = key.split(".")
+    if (CONF / key).is_dir() or key in config:
+        return True
+    return len(parts) == 3 and parts[0] == "regularizer" and parts[2] in yaml.safe_load((CONF / "regularizer" / f"{parts[1]}.yaml").read_text())
+
+
+def test_the_verdict_lines_name_each_finding_its_evidence_and_what_to_try():
+    findings = diagnose(FIXTURES / "ada_fast_controller")
+    lines = verdict_lines(findings)
+    assert lines[0] == "doctor: " + ", ".join(f.signature for f in findings)
+    runaway = next(f for f in findings if f.signature == "adaptive_p_runaway")
+    assert f"  adaptive_p_runaway: {runaway.evidence}" in lines and f"    try {runaway.try_next[0]}" in lines
+
+
+def test_every_threshold_carries_its_reason():
+    assert all(len(limit.why) > 20 for limit in LIMITS.values())
+
+
+def test_the_command_prints_findings_with_exit_0_and_a_non_run_is_one_line_and_exit_2(tmp_path, capsys):
+    doctor.main([str(FIXTURES / "healthy_default"), str(FIXTURES / "ada_fast_controller")])
+    out = capsys.readouterr().out
+    assert "healthy_default (finished, step 1500): no known failure signature" in out
+    assert "adaptive_p_runaway: ADA's p reached" in out and "try regularizer.ada.kimg=" in out
+    (tmp_path / "empty").mkdir()
+    for path in (tmp_path / "empty", tmp_path / "missing"):
+        with pytest.raises(SystemExit) as exit_info:
+            doctor.main([str(path)])
+        err = capsys.readouterr().err.strip()
+        assert exit_info.value.code == 2 and len(err.splitlines()) == 1 and err.startswith("ganlab-doctor: error: ")
+
+
+def test_compare_and_the_report_show_the_verdict_per_run(tmp_path, capsys):
+    for name in ("healthy_default", "lowdata_no_augmentation"):
+        shutil.copytree(FIXTURES / name, tmp_path / name)
+    compare.main([str(tmp_path), "--allow-mixed", "protocol", "--markdown", str(tmp_path / "t.md")])
+    header, _, *rows = (tmp_path / "t.md").read_text().splitlines()
+    column = [h.strip() for h in header.strip("|").split("|")].index("doctor")
+    verdicts = {r.strip("|").split("|")[0].strip(): r.strip("|").split("|")[column].strip() for r in rows}
+    assert verdicts == {"healthy_default": "healthy", "lowdata_no_augmentation": "d_overfitting, collapse_in_class"}
+    compare.main([str(tmp_path), "--allow-mixed", "protocol", "--group-by", "--csv", str(tmp_path / "g.csv")])
+    assert "healthy" in (tmp_path / "g.csv").read_text() and "collapse_in_class" in (tmp_path / "g.csv").read_text()
+    compare.report([str(tmp_path), "--allow-mixed", "protocol", "--out", str(tmp_path / "r.html")])
+    page = (tmp_path / "r.html").read_text()
+    assert "<b>collapse_in_class</b>: class_recall" in page and "doctor: no known failure signature" in page
+
+
+def test_a_run_stopped_by_a_non_finite_loss_is_a_divergence(tmp_path):
+    """error.txt from the trainer's finite check (train/trainer.py check_finite) is evidence on its own."""
+    shutil.copytree(FIXTURES / "healthy_default", tmp_path / "run")
+    (tmp_path / "run" / "error.txt").write_text("NonFiniteLoss: non-finite loss: loss/d/lecam = nan at step 301; "
+                                                 "the last good checkpoint is kept in run/checkpoints\n")
+    cfg = yaml.safe_load((tmp_path / "run" / ".hydra" / "config.yaml").read_text())
+    assert cfg["loss"]["name"] == "bce"
+    (found,) = diagnose(tmp_path / "run")
+    assert found.signature == "loss_diverged" and "loss/d/lecam = nan at step 301" in found.evidence
+    assert json.dumps(found.values)
