@@ -79,6 +79,9 @@ def test_the_command_prints_findings_with_exit_0_and_a_non_run_is_one_line_and_e
     out = capsys.readouterr().out
     assert "healthy_default (finished, step 1500): no known failure signature" in out
     assert "adaptive_p_runaway: ADA's p reached" in out and "try regularizer.ada.kimg=" in out
+    doctor.main(["--limits"])
+    limits = capsys.readouterr().out
+    assert all(f"{key} = {limit.value:g}: {limit.why}" in limits for key, limit in LIMITS.items())
     (tmp_path / "empty").mkdir()
     for path in (tmp_path / "empty", tmp_path / "missing"):
         with pytest.raises(SystemExit) as exit_info:

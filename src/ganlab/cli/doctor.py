@@ -8,6 +8,7 @@ The thresholds, each with its reason: ganlab.track.doctor.LIMITS (--limits print
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ganlab.cli.errors import command
 from ganlab.errors import user_input
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> None:
         runs = [load_run(p) for p in paths]
     for i, run in enumerate(runs):
         findings = diagnose_run(run)
-        print(("\n" if i else "") + f"{run.path} ({run.status}, step {run.values.get('step', '-')}): "
+        shown = run.path.relative_to(Path.cwd()) if run.path.is_relative_to(Path.cwd()) else run.path
+        print(("\n" if i else "") + f"{shown} ({run.status}, step {run.values.get('step', '-')}): "
               + (f"{len(findings)} finding(s)" if findings else "no known failure signature"))
         for f in findings:
             print(f"  {f.signature}: {f.evidence}")
