@@ -142,7 +142,7 @@ def config(run: Run, key: str, default=None):
 
 def regularizers(run: Run) -> list[str]:
     """The selected regularizers in their list order (each puts its settings under regularizer.NAME)."""
-    names = [k.split(".")[1] for k in run.config if k.startswith("regularizer.") and k.count(".") >= 1]
+    names = [k.split(".")[1] for k in run.config if k.startswith("regularizer.")]
     return list(dict.fromkeys(names))
 
 
@@ -485,9 +485,11 @@ def fid_stalled(run: Run) -> Finding | None:
                    f"{ratio:.1f}x its floor", {"fid": fid, "fid_floor_ratio": ratio}, tuple(tries))
 
 
+# In the order a reader should take them: a broken loss or controller first, then what D does, then what shows in
+# the samples (a class not learned is most often the consequence of one of the others).
 SIGNATURES: tuple[Callable[[Run], Finding | None], ...] = (
-    loss_diverged, d_overfitting, collapse_in_class, class_not_learned, adaptive_p_runaway, adaptive_p_idle,
-    critic_drift, d_rejects_reals, d_too_weak, fid_stalled)
+    loss_diverged, adaptive_p_runaway, critic_drift, d_rejects_reals, adaptive_p_idle, d_overfitting,
+    collapse_in_class, d_too_weak, fid_stalled, class_not_learned)
 
 
 def diagnose_run(run: Run) -> list[Finding]:
