@@ -1,6 +1,7 @@
-"""What ganlab-compare shows: label columns from the user's choices, headline metrics, the protocol
-guard, and the two noises (sampling: each FID's bootstrap interval; seed: the spread across seeds),
-with a Welch test of each group's gap to a baseline group."""
+"""What ganlab-compare shows: label columns from the user's choices, headline metrics, the doctor's verdict,
+the protocol guard, and the two noises (sampling: each FID's bootstrap interval; seed: the spread across seeds),
+with a Welch test of each group's gap to a baseline group; and the notes the table cannot hold (an eval.jsonl
+whose last line is cut, unreadable lines skipped)."""
 from __future__ import annotations
 
 import json
