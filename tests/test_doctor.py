@@ -17,7 +17,7 @@ SHOWN_IN = {   # each signature -> the real run (cut) that shows it
     "loss_diverged": "wgan_without_penalty",
     "d_overfitting": "lowdata_no_augmentation",
     "collapse_in_class": "lowdata_no_augmentation",
-    "class_not_learned": "augself_heavy",
+    "class_not_learned": "augself_paper_weights",
     "adaptive_p_runaway": "ada_fast_controller",
     "adaptive_p_idle": "apa_under_hinge",
     "critic_drift": "attention_critic",
