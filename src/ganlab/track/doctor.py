@@ -38,6 +38,10 @@ LIMITS: dict[str, Limit] = {
     "overfit.sign_high": Limit(0.80, "or late E[sign D(real)] at 0.80 or more: D separates almost every real. Without "
                                      "augmentation the low-data DCGAN arms sat at 0.81-0.94; with DiffAugment at "
                                      "0.38-0.46"),
+    "overfit.best_ratio": Limit(10.0, "and the best FID within 10x its floor: the runs seen overfitting had their best "
+                                      "at 2.1x (biggan_digits) and 4.6x (the default DCGAN on 5% of digits); a run "
+                                      "whose best is 100x its floor (LeCam at 0.3 on 5%: 4,612) has learned nothing "
+                                      "to lose"),
     # collapse_in_class: the right class, one image per class
     "collapse.recall": Limit(0.20, "class_recall at 0.20 or less: the collapsed BigGAN runs measured 0.01-0.14, every "
                                    "run that kept its styles 0.32-0.74 (the default DCGAN 0.38-0.48)"),
@@ -182,7 +186,9 @@ def d_overfitting(run: Run) -> Finding | None:
         return None
     best_step, best = min(fid, key=lambda p: p[1])
     last_step, last = fid[-1]
-    if best_step == last_step or last < limit("overfit.fid_rise") * best:
+    floor = [number(e.get("fid_floor")) for e in run.evals if number(e.get("fid")) == best]
+    if best_step == last_step or last < limit("overfit.fid_rise") * best or (
+            floor and floor[0] and best > limit("overfit.best_ratio") * floor[0]):
         return None
     near_best = [v for s, v in sign if s <= best_step][-max(1, round(len(sign) * limit("late_fraction"))):]
     then, now = mean(near_best), mean(v for _, v in late(sign))
