@@ -55,3 +55,25 @@ def test_train_log_holds_what_the_console_showed(tmp_path, capsys):
     assert (tmp_path / "train.log").read_text() == shown
     Console(tmp_path, enabled=False).say("three")   # ranks > 0 say nothing, anywhere
     assert capsys.readouterr().err == "" and (tmp_path / "train.log").read_text() == shown
+
+
+def test_a_run_prints_where_and_how_long_each_evaluation_and_its_result_and_train_log_holds_the_same(tmp_path, capsys):
+    from conftest import run
+    summary, run_dir = run(tmp_path / "run", ["progress=true", "train.steps=4", "eval=default", "eval.every=2",
+                                              "eval.num_samples=40", "eval.metrics=[fid]", "eval.fid_ci=0"])
+    shown = [line.rsplit("\r", 1)[-1] for line in capsys.readouterr().err.splitlines()]
+    said = [line for line in shown if line.startswith("[ganlab] ")]
+    text = "\n".join(said)
+    assert f"[ganlab] run directory {run_dir}" in said
+    assert "4 steps of 8 real images (0.032 kimg)" in text and "dcgan on digits (1,797 images, 10 classes) on cpu" in text
+    assert "[ganlab] step 2 (0.016 kimg): digits FID " in text and "[ganlab] step 4 (0.032 kimg): digits FID " in text
+    assert "[ganlab] finished at step 4 of 4" in text and "[ganlab] final (step 4): digits FID " in text
+    assert any(line.startswith("[ganlab] doctor: ") for line in said)
+    assert f"ganlab-report {run_dir}" in text and said[-1].startswith("[ganlab] time ")
+    assert (run_dir / "train.log").read_text().splitlines() == said
+
+
+def test_a_quiet_run_prints_nothing_and_writes_no_train_log(tmp_path, capsys):
+    from conftest import run
+    run(tmp_path / "run", ["progress=false"])
+    assert "[ganlab]" not in capsys.readouterr().err and not (tmp_path / "run" / "train.log").exists()

@@ -32,6 +32,7 @@ from ganlab.track.lock import run_lock
 from ganlab.train import state
 from ganlab.train.debug import profiled
 from ganlab.train.launch import launch, rank_overrides, ranks_from_env
+from ganlab.train.outputs import tell_end, tell_start
 from ganlab.train.preemption import forward
 
 EXIT_CTRL_C = 130   # the shell's status for a process ended by SIGINT
@@ -87,6 +88,7 @@ def train(cfg: DictConfig, run_dir: str | Path, accepted: Callable[[], None] = l
         if trainer.dist.main:
             with trainer.timer("provenance"):
                 provenance.write(trainer.run_dir, trainer.hw.device)
+        tell_start(trainer)
         fitting = True
         if cfg.debug.profile:
             with profiled(trainer.run_dir):
@@ -94,12 +96,13 @@ def train(cfg: DictConfig, run_dir: str | Path, accepted: Callable[[], None] = l
         else:
             summary = trainer.fit()
         finished = True
+        tell_end(trainer, summary)
         return summary
     finally:
         trainer.dist.close(finished)
         _clock["since"] = time.time()
-        if trainer.dist.main and trainer.progress and fitting:
-            print(f"[ganlab] {trainer.timer.line()}", file=sys.stderr)
+        if fitting:
+            trainer.console.say(trainer.timer.line())
 
 
 def objective(summary: dict) -> float:

@@ -13,6 +13,8 @@ import torch.nn as nn
 
 from ganlab.errors import NoSpace
 from ganlab.metrics.sampling import GSampler
+from ganlab.track.console import Console, end_lines, eval_line, start_lines
+from ganlab.track.doctor import diagnose, verdict_lines
 from ganlab.track.images import save_grid
 from ganlab.track.plots import plot_run
 from ganlab.track.summary import summarize, write
@@ -67,8 +69,9 @@ class Evaluations:
     """When the run evaluates (every `every` steps and at the last one), and the best FID so far (the
     trainer writes best.pt when it improves)."""
 
-    def __init__(self, evaluator: Evaluator | None, every: int, device: torch.device):
+    def __init__(self, evaluator: Evaluator | None, every: int, device: torch.device, console: Console | None = None):
         self.evaluator, self.every, self.device = evaluator, every, device
+        self.console = console or Console(enabled=False)   # one line per evaluation, above the progress bar
         self.best_fid = float("inf")
 
     def due(self, step: int, last: bool) -> bool:
@@ -79,6 +82,7 @@ class Evaluations:
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), frozen_buffers(g), frozen_buffers(d):
             result = {"step": step, "kimg": images_seen / 1000, **self.evaluator.evaluate(g, d, step)}
+        self.console.say(eval_line(result))
         fid = result.get("fid")
         best = isinstance(fid, (int, float)) and fid < self.best_fid
         if best:
@@ -108,3 +112,29 @@ def write_summary(run_dir: Path, main: bool, timer: Timer, status: str, error: B
     if full is not None and (error is None or error is full):   # the disk filled up here: the error to report
         raise full
     return summary
+
+
+def tell_start(t) -> None:
+    """The trainer `t`'s first console lines: where it writes, what it trains on which hardware, for how long."""
+    hw, cfg = t.hw, t.run.config
+    threads = torch.get_num_threads()
+    device = torch.cuda.get_device_name(hw.device) if hw.device.type == "cuda" else \
+        f"cpu, {threads} thread{'s' if threads > 1 else ''}"
+    settings = ", ".join([hw.precision] + [name for name, on in (("channels_last", hw.channels_last),
+                                                                  ("compiled", hw.compile)) if on])
+    data = cfg.get("dataset", {})
+    source = f"{data.get('name', 'data')}{' ' + str(data['root']) if data.get('name') == 'imagefolder' else ''}"
+    classes = f", {t.num_classes} classes" if t.num_classes else ""
+    what = f"{cfg.get('model', {}).get('name', type(t.g).__name__)} on {source} ({len(t.data.data):,} images{classes})"
+    per_step = t.s.batch_size * t.s.n_critic * t.s.accum_d * t.dist.world
+    t.console.say(*start_lines(t.run_dir, device, settings, t.s.steps, t.step, per_step, what))
+
+
+def tell_end(t, summary: dict) -> None:
+    """The trainer `t`'s last console lines: the results, the doctor's verdict, the files, what to run next."""
+    try:
+        verdict = verdict_lines(diagnose(t.run_dir))
+    except Exception as e:   # the doctor reads files only; a reading error must not fail a finished run
+        verdict = [f"doctor: could not read the run ({type(e).__name__}: {e})"]
+    grids = sorted((t.run_dir / "samples").glob("step_*.png"))
+    t.console.say(*end_lines(t.run_dir, summary, verdict, grids[-1] if grids else None))

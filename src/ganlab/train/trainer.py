@@ -25,6 +25,7 @@ from ganlab.losses import AdversarialLoss
 from ganlab.metrics.sampling import GSampler
 from ganlab.models.base import DOut, sample_prior
 from ganlab.regularizers.base import Regularizer, StepContext
+from ganlab.track.console import Console
 from ganlab.track.images import save_grid
 from ganlab.track.stats import Stats
 from ganlab.track.timing import Timer
@@ -85,7 +86,8 @@ class Trainer:
         self._watch: list[tuple[int, str, torch.Tensor]] = []   # loss terms awaiting a finiteness check
         self.num_classes = getattr(g, "num_classes", 0)
         self.grid = SampleGrid(sampler or GSampler(device=hardware.device), g, settings.samples_per_class)
-        self.evals = Evaluations(run.evaluator, run.eval_every, hardware.device)
+        self.console = Console(self.run_dir, enabled=self.dist.main and run.progress)   # what the user reads
+        self.evals = Evaluations(run.evaluator, run.eval_every, hardware.device, self.console)
 
     # ---- the step ---------------------------------------------------------------------------
     def run_d(self, x: torch.Tensor, y: torch.Tensor | None, side: str, ctx: StepContext,
