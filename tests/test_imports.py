@@ -1,4 +1,5 @@
-"""The package's shape: no import circle among ganlab's modules, and no module over 300 lines.
+"""The package's shape: no import circle among ganlab's modules, no module over 300 lines, and the run doctor
+reads run directories without importing the trainer.
 
 The import graph is read from the source (ast), not from a running interpreter: every `import ganlab.x` and
 `from ganlab.x import y` (absolute or relative), at module level and inside functions alike, is an edge to the
@@ -76,6 +77,21 @@ def test_the_graph_resolves_relative_and_function_level_imports_and_finds_a_plan
     assert cycles(graph) == [["pkg.a", "pkg.sub.b", "pkg.c", "pkg.a"]]
 
 
+def import_path(graph: dict[str, set[str]], start: str, to) -> list[str] | None:
+    """The shortest import path from `start` to a module for which `to(module)` holds, by breadth-first search."""
+    parent, queue = {start: None}, [start]
+    for node in queue:
+        if to(node):
+            path = [node]
+            while parent[path[-1]] is not None:
+                path.append(parent[path[-1]])
+            return path[::-1]
+        for nxt in sorted(graph[node] - parent.keys()):
+            parent[nxt] = node
+            queue.append(nxt)
+    return None
+
+
 def test_no_module_of_ganlab_imports_itself_through_others():
     found = cycles(import_graph(SRC / "ganlab"))
     assert not found, "import circles: " + "; ".join(" -> ".join(c) for c in found)
@@ -85,3 +101,10 @@ def test_no_module_of_ganlab_is_over_300_lines():
     long = {str(p.relative_to(SRC)): n for p in sorted((SRC / "ganlab").rglob("*.py"))
             if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not long, f"modules over {MAX_LINES} lines (split each by what it holds): {long}"
+
+
+def test_the_doctor_never_imports_the_trainer():
+    # DESIGN: the doctor reads a run directory only; reaching ganlab.train would tie it to torch and the trainer
+    path = import_path(import_graph(SRC / "ganlab"), "ganlab.track.doctor",
+                       lambda m: m == "ganlab.train" or m.startswith("ganlab.train."))
+    assert path is None, "the doctor imports the trainer: " + " -> ".join(path)

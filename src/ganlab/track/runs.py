@@ -15,8 +15,8 @@ import yaml
 
 from ganlab import CONF_DIR
 from ganlab.metrics.protocol import fingerprint
+from ganlab.nested import flatten
 from ganlab.track.jsonl import read_jsonl
-from ganlab.train.checkpoint import flatten
 
 RUNNING_WITHIN_S = 600          # no summary.json and a metrics line this recent: still running
 IGNORED_KEYS = ("progress", "resume", "hardware.", "logger.", "train.log_every", "train.sample_every",

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ganlab.errors import BadFile
+from ganlab.nested import flatten
 from ganlab.track.atomic import replacing
 
 
@@ -89,16 +90,6 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def flatten(tree, prefix: str = "") -> dict:
-    """Nested dicts -> {"a.b.c": leaf}; an empty dict is a leaf of its own."""
-    if isinstance(tree, dict):
-        out = {}
-        for k, v in tree.items():
-            out.update(flatten(v, f"{prefix}{k}."))
-        return out or {prefix.rstrip("."): {}}
-    return {prefix.rstrip("."): tree}
 
 
 def config_diff(old: dict, new: dict, keys: list[str]) -> list[str]:
