@@ -93,7 +93,7 @@ def end_lines(run_dir: Path, summary: dict, verdict: list[str], grid: Path | Non
         lines.append(f"final (step {final.get('step')}): {eval_text(final)}")
     if best and final and best.get("step") != final.get("step"):
         lines.append(f"best (step {best.get('step')}): {fid_text(best)}")
-    lines += verdict   # track/doctor.py's verdict_lines
+    lines += verdict   # track/doctor's verdict_lines
     files = [f"plots {run_dir / 'plots'}", f"summary {run_dir / 'summary.json'}"]
     if grid is not None:
         files.insert(0, f"grid {grid}")

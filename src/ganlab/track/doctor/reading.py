@@ -1,0 +1,77 @@
+"""Reading a Run for the doctor: logged values as numbers, (step, value) series and their late part, the
+config's values and regularizers, and the short formats the evidence is written in."""
+from __future__ import annotations
+
+import json
+import math
+
+from ganlab.track.doctor.limits import limit
+from ganlab.track.runs import Run
+
+
+def number(v) -> float | None:
+    """A logged value as a float: JSON has no NaN/inf, so the logger writes them as strings."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, str) and v.lower() in ("nan", "inf", "-inf", "infinity", "-infinity"):
+        return float(v)
+    return None
+
+
+def series(rows: list[dict], key: str) -> list[tuple[int, float]]:
+    """(step, value) of every row that logged `key` as a number."""
+    return [(r.get("step", i), v) for i, r in enumerate(rows) if (v := number(r.get(key))) is not None]
+
+
+def mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values) if values else math.nan
+
+
+def late(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    return points[len(points) - max(1, round(len(points) * limit("late_fraction"))):]
+
+
+def config(run: Run, key: str, default=None):
+    v = run.config.get(key, default)
+    if isinstance(v, str) and v[:1] in "[{":
+        try:
+            return json.loads(v)
+        except json.JSONDecodeError:
+            return v
+    return v
+
+
+def regularizers(run: Run) -> list[str]:
+    """The selected regularizers in their list order (each puts its settings under regularizer.NAME)."""
+    names = [k.split(".")[1] for k in run.config if k.startswith("regularizer.")]
+    return list(dict.fromkeys(names))
+
+
+def reg_list(run: Run, add: str = "", drop: str = "") -> str:
+    names = [n for n in regularizers(run) if n != drop] + ([add] if add and add not in regularizers(run) else [])
+    return f"regularizer=[{','.join(names)}]"
+
+
+def fmt(v: float) -> str:
+    return "nan" if math.isnan(v) else f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+
+
+def steps(points) -> str:
+    return f"steps {points[0][0]:,}-{points[-1][0]:,}" if points[0][0] != points[-1][0] else f"step {points[0][0]:,}"
+
+
+def last_eval(run: Run, key: str) -> tuple[int, float] | None:
+    points = series(run.evals, key)
+    return points[-1] if points else None
+
+
+def floor_ratio(run: Run) -> float | None:
+    rows = [e for e in run.evals if number(e.get("fid")) is not None and number(e.get("fid_floor"))]
+    return number(rows[-1]["fid"]) / number(rows[-1]["fid_floor"]) if rows else None
+
+
+def scaled(value: float, factor: float) -> str:
+    return f"{value * factor:.3g}"
