@@ -38,7 +38,7 @@ BLOCK = 2       # iterations per timed block
 REPEATS = 5     # timed blocks per candidate, alternating between candidates (on the shared 2-core machine, 3-step
                 # blocks of dcgan_digits ranged 146-325 ms: one block decides nothing, a median of five steadies it)
 # Tuning runs at most this share of the run's own iterations (2 candidates: 24 iterations, so runs of at
-# least 480 steps are tuned; the default digits run has 1,500, and channels_last alone gained more there).
+# least 480 steps are tuned; the default digits run has 2,000, and channels_last alone gained more there).
 MAX_SHARE = 0.05
 # Compile is tried only where the rest of the run, eager, takes at least this long. Inductor compiled
 # dcgan_digits' step in 151 s and biggan_augself_apa_digits' in 272 s on this 2-core CPU (one thread, under
