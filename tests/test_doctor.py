@@ -77,7 +77,7 @@ def test_every_threshold_carries_its_reason():
 def test_the_command_prints_findings_with_exit_0_and_a_non_run_is_one_line_and_exit_2(tmp_path, capsys):
     doctor.main([str(FIXTURES / "healthy_default"), str(FIXTURES / "ada_fast_controller")])
     out = capsys.readouterr().out
-    assert "healthy_default (finished, step 1500): no known failure signature" in out
+    assert "healthy_default (finished, step 2000): no known failure signature" in out
     assert "adaptive_p_runaway: ADA's p reached" in out and "try regularizer.ada.kimg=" in out
     doctor.main(["--limits"])
     limits = capsys.readouterr().out
