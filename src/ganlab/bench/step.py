@@ -63,19 +63,13 @@ def fit_rate(cfg, steps: int, warmup: int, run_dir: Path) -> tuple[float, object
 
 
 def bare_rate(t, steps: int, warmup: int, start: int = 0) -> float:
-    """The trainer's own step (Trainer.d_step, g_step, the EMA and the regularizers' updates: the same math
-    from the same modules) in a plain loop from step `start`, with a statistics channel nobody reads and
-    none of what fit() adds around it (logging, finiteness checks, buffer sync, samples, progress)."""
+    """The trainer's own iteration (Trainer.iteration: D and G steps, EMA, schedules, regularizer updates: the same
+    math from the same modules) in a plain loop from step `start`, with a statistics channel nobody reads and none
+    of what fit() adds around it (logging, finiteness checks, samples, progress)."""
     stats, t.stats = t.stats, Stats()   # no reader opened: reports cost nothing
 
     def one():
-        t.d_step()
-        ctx = t.g_step()
-        t.step += 1
-        if t.ema:
-            t.ema.update(t.g, t.step)
-        for r in t.regs:
-            r.update(ctx)
+        t.iteration()
         t._watch.clear()
 
     try:

@@ -5,8 +5,7 @@
     G step:    out_f = D(augment(G(z, y))); loss = loss.g(out_f) + sum(reg.g_terms(ctx))
     then EMA(G), schedules, regularizer updates; every k steps log, sample, evaluate, checkpoint.
 
-What the run writes besides checkpoints (grids, evaluations, summary.json): train/outputs.py; what a checkpoint
-holds and how a run resumes from one: train/state.py.
+What a run writes besides checkpoints: train/outputs.py; what a checkpoint holds and how it resumes: train/state.py.
 """
 from __future__ import annotations
 
@@ -46,8 +45,7 @@ class NonFiniteLoss(Fault):
 
 @dataclass
 class Parts:
-    """What the step runs: the networks, the loss, the regularizers (with their heads), the optimizers with
-    their schedules, and the batches."""
+    """What the step runs: networks, loss, regularizers (with heads), optimizers with schedules, batches."""
     g: nn.Module
     d: nn.Module
     loss: AdversarialLoss
@@ -183,6 +181,20 @@ class Trainer:
         self._last_g = (z, y)
         return ctx
 
+    def iteration(self) -> StepContext:
+        """D step(s), G step, EMA, schedules, regularizer updates: fit's loop, the tuner and the step bench run it."""
+        self.d_step()
+        ctx = self.g_step()
+        self.step += 1
+        self.dist.sync_buffers(self.g, self.d, *self.regs)   # rank 0's BN statistics, so all ranks match
+        if self.ema:
+            self.ema.update(self.g, self.step)
+        for sched in (self.sched_g, self.sched_d):
+            sched.on_step(self.step)
+        for r in self.regs:
+            r.update(ctx)
+        return ctx
+
     # ---- the loop ---------------------------------------------------------------------------
     def fit(self) -> dict:
         state.resume(self)
@@ -196,16 +208,7 @@ class Trainer:
             try:
                 while self.step < self.s.steps:
                     with self.timer("train"):
-                        self.d_step()
-                        ctx = self.g_step()
-                        self.step += 1
-                        self.dist.sync_buffers(self.g, self.d, *self.regs)   # rank 0's BN statistics, so all ranks match
-                        if self.ema:
-                            self.ema.update(self.g, self.step)
-                        for sched in (self.sched_g, self.sched_d):
-                            sched.on_step(self.step)
-                        for r in self.regs:
-                            r.update(ctx)
+                        ctx = self.iteration()
                     bar.update(1)
                     last = self.step == self.s.steps
                     if self.step % self.s.log_every == 0 or last:
@@ -267,14 +270,13 @@ class Trainer:
         if not self._watch:
             return
         finite = self.dist.all_true(torch.isfinite(torch.stack([t.float() for _, _, t in self._watch])))
+        watched, self._watch = self._watch, []
         if not bool(finite.all()):
-            step, name, value = self._watch[int((~finite).nonzero()[0])]
-            self._watch.clear()
+            step, name, value = watched[int((~finite).nonzero()[0])]
             last = self.run_dir / "checkpoints" / "last.pt"
             kept = f"the last good checkpoint is kept ({last})" if last.is_file() else \
                 f"no checkpoint was written before it (train.ckpt_every={self.s.ckpt_every})"
             raise NonFiniteLoss(f"non-finite loss: {name} = {float(value)} at step {step + 1}; {kept}")
-        self._watch.clear()
 
     @property
     def g_eval(self) -> nn.Module:

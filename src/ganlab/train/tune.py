@@ -73,15 +73,7 @@ class FixedBatch:
 
 def iteration(t: Trainer) -> None:
     """One training iteration as Trainer.fit's loop runs it, less logging, samples and checkpoints."""
-    t.d_step()
-    ctx = t.g_step()
-    t.step += 1
-    if t.ema:
-        t.ema.update(t.g, t.step)
-    for sched in (t.sched_g, t.sched_d):
-        sched.on_step(t.step)
-    for r in t.regs:
-        r.update(ctx)
+    t.iteration()
     t._watch.clear()
 
 
