@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from ganlab import domains
@@ -154,3 +154,16 @@ def split_name(node, group: str) -> tuple[str, dict]:
     if "name" not in d:
         raise ValueError(f"config group '{group}' has no 'name:' key: {d}")
     return d.pop("name"), d
+
+
+def edited(cfg: DictConfig, values: dict[str, Any]) -> DictConfig:
+    """`cfg` with these dotted keys set, new keys allowed (for tools that adjust a composed config: the benchmarks)."""
+    with open_dict(cfg):
+        for key, value in values.items():
+            OmegaConf.update(cfg, key, value, merge=False)
+    return cfg
+
+
+def is_missing(node: DictConfig, key: str) -> bool:
+    """Whether `key` is left as ??? (MISSING) in `node`."""
+    return OmegaConf.is_missing(node, key)

@@ -60,13 +60,12 @@ def suite_of(preset: str) -> str:
 def missing_data(preset: str, overrides: list[str]) -> str | None:
     """An image-folder preset's dataset.root when that folder is not there (None otherwise: downloadable sets
     fetch their files themselves)."""
-    from omegaconf import OmegaConf
-
     from ganlab.cli.choices import compose_config
+    from ganlab.config import is_missing
     data = compose_config([f"+experiment={preset}", *overrides]).dataset
     if data.name != "imagefolder":
         return None
-    if OmegaConf.is_missing(data, "root"):
+    if is_missing(data, "root"):
         return "(unset: dataset.root=...)"
     return None if Path(data.root).is_dir() else data.root
 

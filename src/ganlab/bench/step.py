@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 
 import torch
-from omegaconf import open_dict
 
 from ganlab.bench.recipes import digits_presets
 from ganlab.bench.yardstick import plain_loop_rate
 from ganlab.cli.build import build
 from ganlab.cli.choices import compose_config
+from ganlab.config import edited
 from ganlab.registry import DATASETS
 from ganlab.track.stats import Stats
 
@@ -44,17 +44,14 @@ def recipe_cfg(recipe: str, overrides: list[str]):
     classes = info.get("num_classes")
     if classes is None:   # a folder: labelled or not
         classes = 10 if data.get("labels") == "folders" else 0
-    with open_dict(cfg):
-        cfg.dataset = compose_config(["dataset=synthetic"]).dataset
-        cfg.dataset.update(image_size=data.image_size, channels=channels, num_classes=classes)
-    return cfg
+    return edited(cfg, {"dataset": compose_config(["dataset=synthetic"]).dataset, "dataset.image_size": data.image_size,
+                        "dataset.channels": channels, "dataset.num_classes": classes})
 
 
 def fit_rate(cfg, steps: int, warmup: int, run_dir: Path) -> tuple[float, object]:
     """Trainer.fit's own img/s over `steps` iterations after `warmup` ones; -> (img/s, trainer)."""
-    with open_dict(cfg):
-        cfg.train.steps, cfg.train.epochs, cfg.resume = warmup, None, None   # steps, not the preset's epochs
-        cfg.train.log_every = cfg.train.sample_every = cfg.train.ckpt_every = 10 ** 9
+    edited(cfg, {"train.steps": warmup, "train.epochs": None, "resume": None,   # steps, not the preset's epochs
+                 "train.log_every": 10 ** 9, "train.sample_every": 10 ** 9, "train.ckpt_every": 10 ** 9})
     trainer = build(cfg, run_dir)
     trainer.fit()
     trainer.s.steps = warmup + steps
