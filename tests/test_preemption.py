@@ -44,7 +44,8 @@ def test_a_signal_checkpoints_the_step_and_a_resume_loses_nothing(tmp_path, monk
     assert steps == [1, 2, 3, 4, 5, 6]                                 # every step logged once
 
 
-def test_ganlab_train_exits_with_the_signal_after_checkpointing(tmp_path):
+def signalled_run(tmp_path, signum) -> tuple[subprocess.Popen, str]:
+    """A long ganlab-train in its own process, sent `signum` once training has started; -> (process, stderr)."""
     exe = os.path.join(os.path.dirname(sys.executable), "ganlab-train")
     proc = subprocess.Popen([exe, "train.steps=100000", "train.ckpt_every=100000", "eval=none", "hardware=cpu",
                              "progress=false", "dataset.image_size=16", "model.g_width=8", "model.d_width=8",
@@ -53,8 +54,12 @@ def test_ganlab_train_exits_with_the_signal_after_checkpointing(tmp_path):
     while not (tmp_path / "samples" / "real.png").is_file() and time.time() < deadline:   # training has started
         time.sleep(0.2)
     time.sleep(1.0)
-    proc.send_signal(signal.SIGTERM)
-    err = proc.communicate(timeout=120)[1]
+    proc.send_signal(signum)
+    return proc, proc.communicate(timeout=120)[1]
+
+
+def test_ganlab_train_exits_with_the_signal_after_checkpointing(tmp_path):
+    proc, err = signalled_run(tmp_path, signal.SIGTERM)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert proc.returncode == -signal.SIGTERM and summary["status"] == "preempted" and summary["step"] > 0
     assert f"SIGTERM at step {summary['step']}: checkpoints/last.pt written" in err
@@ -90,16 +95,7 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path, monkeypatch):
 
 
 def test_ganlab_train_on_ctrl_c_checkpoints_and_exits_130_in_one_line(tmp_path):
-    exe = os.path.join(os.path.dirname(sys.executable), "ganlab-train")
-    proc = subprocess.Popen([exe, "train.steps=100000", "train.ckpt_every=100000", "eval=none", "hardware=cpu",
-                             "progress=false", "dataset.image_size=16", "model.g_width=8", "model.d_width=8",
-                             "train.batch_size=8", f"hydra.run.dir={tmp_path}"], stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (tmp_path / "samples" / "real.png").is_file() and time.time() < deadline:   # training has started
-        time.sleep(0.2)
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    err = proc.communicate(timeout=120)[1]
+    proc, err = signalled_run(tmp_path, signal.SIGINT)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert proc.returncode == 130 and summary["status"] == "interrupted" and summary["step"] > 0
     assert err.splitlines() == [f"[ganlab] Ctrl-C at step {summary['step']}: checkpoints/last.pt written; the same "
