@@ -49,3 +49,11 @@ def test_help_lists_every_option_but_not_the_shared_bases(monkeypatch, capsys):
     assert "  model: attention_wgan, biggan, biggan_deep, dcgan, unet_gan" in out
     assert "+experiment: " in out and "dcgan_digits" in out and "regularizer: " in out
     assert "_digits_cpu" not in out and "_torchvision" not in out and "_fraction" not in out
+
+
+def test_cfg_job_prints_the_composed_config_after_overrides(monkeypatch, capsys):
+    """`ganlab-train KEY=VALUE --cfg job`, as the one-line errors advise: the overrides come before the flag."""
+    from ganlab.cli import train
+    monkeypatch.setattr(sys, "argv", ["ganlab-train", "train.steps=7", "--cfg", "job"])
+    train.main()
+    assert "steps: 7" in capsys.readouterr().out

@@ -190,7 +190,9 @@ def main() -> None:
         print(help_text())
         return
     from torch.distributed.elastic.multiprocessing.errors import record  # torchrun names the failed rank
-    sys.argv += rank_overrides(sys.argv[1:]) or pending_hydra_files(sys.argv[1:])
+    # first, so that they join the user's overrides as one run of positionals even when a flag such as
+    # `--cfg job` follows them (argparse takes positionals only before or after the flags, not both)
+    sys.argv[1:1] = rank_overrides(sys.argv[1:]) or pending_hydra_files(sys.argv[1:])
     record(command("ganlab-train", hydra=True)(hydra_main))()
     if sweeps.FAILED:   # a sweep with a failed job: listed by cli/sweeps.py, and the exit status says so
         sys.exit(1)
