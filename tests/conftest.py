@@ -5,6 +5,7 @@ import copy
 import functools
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -71,6 +72,31 @@ def run(tmp_path: Path, overrides: list[str] = (), tiny_model: bool = True) -> t
         cfg.model.update(tiny_model_settings(cfg.model.name, overrides))
     run_dir = Path(tmp_path)
     return train(cfg, run_dir), run_dir
+
+
+def ganlab_train_here(monkeypatch, *args: str) -> int:
+    """ganlab-train's main() run in this process with `args` -> its exit status (0 when it returns); stderr is
+    read with capsys. About 0.3 s where a subprocess pays ~5 s of Python and torch start-up, for the tests of many
+    one-line refusals; test_errors.py runs the console script itself as a subprocess (its exit status, end to end).
+    Hydra clears its global state after each call (and ganlab's own compositions clear theirs)."""
+    import faulthandler
+    import logging
+
+    from ganlab.cli import train as cli
+    monkeypatch.setattr(sys, "argv", ["ganlab-train", *args])
+    # torch's record() points the fault handler at sys.stderr, which has no file descriptor under capsys (a warning);
+    # the fault handler pytest set up stays
+    monkeypatch.setattr(faulthandler, "enable", lambda *a, **k: None)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        cli.main()
+    except SystemExit as e:
+        return 0 if e.code is None else e.code
+    finally:   # Hydra's logging setup would keep writing to this test's captured stderr after the test
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    return 0
 
 
 def preset_on_digits(option: str, steps: int = 2) -> list[str]:

@@ -3,15 +3,11 @@ of every numeric key of every config option are refused in one line naming the k
 documents; no value passes silently or ends in a traceback."""
 import copy
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import compose_cfg, options
+from conftest import compose_cfg, ganlab_train_here, options
 from ganlab import CONF_DIR
 from ganlab.config import settings_of
 from ganlab.domains import DOMAINS, leaves
@@ -93,11 +89,11 @@ def test_the_values_once_accepted_silently_are_refused(override, message):
     ("+experiment=does_not_exist", "In 'train': Could not find 'experiment/does_not_exist'; available options in "
                                    "'experiment': attention_wgan_gp_cifar10, "),
 ])
-def test_ganlab_train_refuses_a_value_or_a_name_in_one_line(tmp_path, override, line):
-    exe = Path(sys.executable).with_name("ganlab-train")
-    out = subprocess.run([str(exe), override, "hardware=cpu", "eval=none", "progress=false",
-                          f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0"})
-    assert out.returncode == 2, out.stderr[-3000:]
-    assert len(out.stderr.splitlines()) == 1 and out.stderr.startswith(f"ganlab-train: error: {line}"), out.stderr[-3000:]
+def test_ganlab_train_refuses_a_value_or_a_name_in_one_line(tmp_path, monkeypatch, capsys, override, line):
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
+    status = ganlab_train_here(monkeypatch, override, "hardware=cpu", "eval=none", "progress=false",
+                               f"hydra.run.dir={tmp_path / 'run'}")
+    err = capsys.readouterr().err
+    assert status == 2, err[-3000:]
+    assert len(err.splitlines()) == 1 and err.startswith(f"ganlab-train: error: {line}"), err[-3000:]
     assert not (tmp_path / "run" / ".hydra").exists()   # a refused command leaves nothing behind
