@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ganlab_train_here
 from ganlab.cli.errors import command
 from ganlab.errors import ConfigError, user_input
 
@@ -52,13 +53,25 @@ def ganlab_train(args, cwd, env=None):
                           capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
 
 
-def test_ganlab_train_bad_value_and_unknown_option_are_one_line(tmp_path):
+def test_ganlab_train_bad_value_is_one_line_and_exit_2(tmp_path):
+    """The console script end to end, in a process of its own: its exit status and all of its stderr."""
     out = ganlab_train(["train.batch_size=-4"], tmp_path, {"HYDRA_FULL_ERROR": "0"})
     assert out.returncode == 2
     assert out.stderr == "ganlab-train: error: train.batch_size must be a positive integer, got -4\n"
-    out = ganlab_train(["model=bigan"], tmp_path, {"HYDRA_FULL_ERROR": "0"})
-    assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert out.stderr.startswith("ganlab-train: error: In 'train': Could not find 'model/bigan'")
-    assert "dcgan" in out.stderr and "Config search path" not in out.stderr
-    out = ganlab_train(["train.batch_size=-4"], tmp_path, {"HYDRA_FULL_ERROR": "1"})
-    assert out.returncode == 1 and "Traceback" in out.stderr and "domains.py" in out.stderr
+
+
+def test_ganlab_train_unknown_option_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
+    assert ganlab_train_here(monkeypatch, "model=bigan", "hardware=cpu", f"hydra.run.dir={tmp_path}/run") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ganlab-train: error: In 'train': Could not find 'model/bigan'") and len(err.splitlines()) == 1
+    assert "dcgan" in err and "Config search path" not in err and "Traceback" not in err
+
+
+def test_ganlab_train_with_hydra_full_error_keeps_the_trace(tmp_path, monkeypatch):
+    """HYDRA_FULL_ERROR=1: the error leaves main() (Python prints its traceback and exits 1), from where the value
+    is checked."""
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    with pytest.raises(ConfigError, match="train.batch_size must be a positive integer, got -4") as e:
+        ganlab_train_here(monkeypatch, "train.batch_size=-4", "hardware=cpu", f"hydra.run.dir={tmp_path}/run")
+    assert e.traceback[-1].path.name == "domains.py"
