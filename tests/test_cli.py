@@ -57,3 +57,14 @@ def test_cfg_job_prints_the_composed_config_after_overrides(monkeypatch, capsys)
     monkeypatch.setattr(sys, "argv", ["ganlab-train", "train.steps=7", "--cfg", "job"])
     train.main()
     assert "steps: 7" in capsys.readouterr().out
+
+
+def test_cfg_job_prints_what_runs_when_the_command_line_chooses_a_group_a_preset_set(monkeypatch, capsys):
+    """The preset sets DiffAugment's policy with colour; `regularizer=[...]` on the command line composes the
+    group bare (cli/choices.py), and --cfg job shows that, as the run's .hydra/config.yaml records it."""
+    from ganlab.cli import train
+    monkeypatch.setattr(sys, "argv", ["ganlab-train", "+experiment=biggan_augself_apa_sprites",
+                                      "regularizer=[diffaugment,apa]", "--cfg", "job"])
+    train.main()
+    out = capsys.readouterr().out
+    assert "- translation" in out and "- color" not in out and "kimg: 500.0" in out

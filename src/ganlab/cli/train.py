@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from ganlab import CONF_DIR
 from ganlab.cli import sweeps
 from ganlab.cli.build import build
-from ganlab.cli.choices import help_text, prefer_command_line_groups
+from ganlab.cli.choices import compose_config, help_text, prefer_command_line_groups
 from ganlab.cli.errors import command, exit_on_user_error
 from ganlab.errors import user_input
 from ganlab.track import provenance
@@ -182,12 +182,29 @@ def run_job(cfg: DictConfig, hc, run_dir: Path, keep: Callable[[], None]) -> flo
         return math.nan
 
 
+def job_config_request(argv: list[str]) -> list[str] | None:
+    """The overrides of `ganlab-train OVERRIDES --cfg job` (None for any other command). ganlab prints that
+    config itself: Hydra's own print would show a preset's settings of a group the command line chose,
+    which the run replaces (choices.prefer_command_line_groups)."""
+    rest = list(argv)
+    for flag in (["--cfg", "job"], ["-c", "job"], ["--cfg=job"]):
+        for i in range(len(rest) - len(flag) + 1):
+            if rest[i:i + len(flag)] == flag:
+                del rest[i:i + len(flag)]
+                return None if any(a.startswith("-") for a in rest) else rest   # other flags: Hydra's own print
+    return None
+
+
 def main() -> None:
     """The console script: user errors as one line (cli/errors.py). Under torchrun or srun, ranks > 0
     make no Hydra output directory of their own (the Hydra + DDP dated-directory pitfall): rank 0's run
     directory is broadcast to them."""
     if {"--help", "-h"} & set(sys.argv[1:]):   # Hydra's own help lists the shared `_` bases as options
         print(help_text())
+        return
+    overrides = job_config_request(sys.argv[1:])
+    if overrides is not None:
+        command("ganlab-train", hydra=True)(lambda: print(OmegaConf.to_yaml(compose_config(overrides)), end=""))()
         return
     from torch.distributed.elastic.multiprocessing.errors import record  # torchrun names the failed rank
     # first, so that they join the user's overrides as one run of positionals even when a flag such as
