@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import ganlab_train_here
 from ganlab.errors import BadFile, ConfigError, NoSpace, is_user_error
 from ganlab.train import checkpoint as ckpt
 
@@ -35,12 +36,26 @@ def one_line_error(out: subprocess.CompletedProcess, prog: str) -> str:
     return lines[0][len(f"{prog}: error: "):]
 
 
+def train_here(monkeypatch, capsys, *args, status: int = 2) -> str:
+    """ganlab-train's main() in this process (conftest.ganlab_train_here; the console script's own process and
+    exit status are test_errors.py's): the single stderr line of a command that stops with `status` (2: refused,
+    1: a fault), without its `ganlab-train: error: ` start."""
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
+    code = ganlab_train_here(monkeypatch, *TINY, *map(str, args))
+    err = capsys.readouterr().err
+    assert code == status, err[-3000:]
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ganlab-train: error: "), err[-3000:]
+    return lines[0][len("ganlab-train: error: "):]
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
-    """A finished 2-step run directory, made by ganlab-train (so it has .hydra/config.yaml)."""
+    """A finished 2-step run directory, made by ganlab-train (so it has .hydra/config.yaml), shared by the tests
+    that copy it."""
     run_dir = tmp_path_factory.mktemp("faults") / "run"
-    out = cli("ganlab-train", *TINY, "train.steps=2", f"hydra.run.dir={run_dir}")
-    assert out.returncode == 0, out.stderr[-3000:]
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        assert ganlab_train_here(monkeypatch, *TINY, "train.steps=2", f"hydra.run.dir={run_dir}") == 0
     return run_dir
 
 
@@ -99,11 +114,10 @@ def test_a_bad_checkpoint_is_one_user_error_naming_the_file_and_offering_best_pt
 
 
 @pytest.mark.parametrize("how", ["random bytes", "truncated"])
-def test_resume_from_a_corrupt_last_pt_is_refused_in_one_line(finished, tmp_path, how):
+def test_resume_from_a_corrupt_last_pt_is_refused_in_one_line(finished, tmp_path, monkeypatch, capsys, how):
     run_dir = copy_run(finished, tmp_path / "run")
     spoil(run_dir / "checkpoints" / "last.pt", how, tmp_path)
-    out = cli("ganlab-train", *TINY, "train.steps=4", f"hydra.run.dir={run_dir}")
-    message = one_line_error(out, "ganlab-train")
+    message = train_here(monkeypatch, capsys, "train.steps=4", f"hydra.run.dir={run_dir}")
     assert message.startswith(f"{run_dir / 'checkpoints' / 'last.pt'}: ") and PROBLEMS[how] in message
     assert message.endswith("or start afresh with resume=null")
 
@@ -120,23 +134,22 @@ def test_sample_and_evaluate_refuse_a_malicious_checkpoint_in_one_line(finished,
 
 
 @pytest.mark.parametrize("option", ["init_from", "resume"])
-def test_init_from_and_resume_refuse_a_malicious_checkpoint_in_one_line(tmp_path, option):
+def test_init_from_and_resume_refuse_a_malicious_checkpoint_in_one_line(tmp_path, monkeypatch, capsys, option):
     evil = tmp_path / "evil.pt"
     spoil(evil, "malicious", tmp_path)
-    out = cli("ganlab-train", *TINY, "train.steps=2", f"{option}={evil}", f"hydra.run.dir={tmp_path / 'run'}")
-    message = one_line_error(out, "ganlab-train")
+    message = train_here(monkeypatch, capsys, "train.steps=2", f"{option}={evil}", f"hydra.run.dir={tmp_path / 'run'}")
     assert message.startswith(f"{evil}: it holds a Python object (posix.system)")
     assert not (tmp_path / "PWNED").exists()
 
 
-def test_a_streamed_folder_with_an_unusable_file_stops_in_one_line(tmp_path):
+def test_a_streamed_folder_with_an_unusable_file_stops_in_one_line(tmp_path, monkeypatch, capsys):
     from test_data import header_only_png, png
     for i in range(8):
         png(tmp_path / "faces" / f"{i}.png", value=20 * i)
     header_only_png(tmp_path / "faces" / "bomb.png", 20000, 20000)
-    out = cli("ganlab-train", *TINY, "train.steps=2", "dataset=imagefolder", f"dataset.root={tmp_path / 'faces'}",
-              "dataset.storage=stream", "dataset.on_corrupt=error", "dataset.workers=1", f"hydra.run.dir={tmp_path / 'run'}")
-    message = one_line_error(out, "ganlab-train")
+    message = train_here(monkeypatch, capsys, "train.steps=2", "dataset=imagefolder", f"dataset.root={tmp_path / 'faces'}",
+                         "dataset.storage=stream", "dataset.on_corrupt=error", "dataset.workers=1",
+                         f"hydra.run.dir={tmp_path / 'run'}")
     assert message.startswith(f"unusable image {tmp_path / 'faces' / 'bomb.png'}: too large")
 
 
@@ -179,31 +192,22 @@ def test_a_plot_that_does_not_fit_leaves_no_empty_png(tmp_path, monkeypatch):
     assert not list((tmp_path / "plots").glob("*.png"))
 
 
-FULL_AT_SECOND_CHECKPOINT = """
-import errno, sys, torch
-saves, torch_save = [], torch.save
-def save(state, f, *args, **kwargs):
-    saves.append(str(getattr(f, "name", f)))
-    if sum(name.endswith("last.tmp.pt") for name in saves) == 2:
-        f.write(b"half a checkpoint")
-        raise OSError(errno.ENOSPC, "No space left on device")
-    torch_save(state, f, *args, **kwargs)
-torch.save = save
-sys.argv = ["ganlab-train", *sys.argv[1:]]
-from ganlab.cli.train import main
-main()
-"""
+def test_a_full_disk_is_one_line_a_crashed_summary_and_an_intact_last_pt(tmp_path, monkeypatch, capsys):
+    saves, torch_save = [], torch.save
 
-
-def test_a_full_disk_is_one_line_a_crashed_summary_and_an_intact_last_pt(tmp_path):
+    def save(state, f, *args, **kwargs):   # the disk fills up while the second last.pt is written
+        saves.append(str(getattr(f, "name", f)))
+        if sum(name.endswith("last.tmp.pt") for name in saves) == 2:
+            f.write(b"half a checkpoint")
+            raise enospc()
+        torch_save(state, f, *args, **kwargs)
+    monkeypatch.setattr(torch, "save", save)
     run_dir = tmp_path / "run"
-    out = subprocess.run([sys.executable, "-c", FULL_AT_SECOND_CHECKPOINT, *TINY, "train.steps=6", "train.ckpt_every=2",
-                          f"hydra.run.dir={run_dir}"], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0"})
-    assert out.returncode == 1, out.stderr[-3000:]
-    assert out.stderr.splitlines() == [f"ganlab-train: error: no space left on {run_dir / 'checkpoints'} (writing "
-                                       f"last.pt; nothing was left half-written); free some space and run the same "
-                                       f"command again: it resumes from checkpoints/last.pt when the run has one"]
+    message = train_here(monkeypatch, capsys, "train.steps=6", "train.ckpt_every=2", f"hydra.run.dir={run_dir}", status=1)
+    monkeypatch.undo()
+    assert message == (f"no space left on {run_dir / 'checkpoints'} (writing last.pt; nothing was left half-written); "
+                       f"free some space and run the same command again: it resumes from checkpoints/last.pt when the "
+                       f"run has one")
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "crashed" and summary["step"] == 4 and "no space left" in summary["error"]
     assert ckpt.load(run_dir)["step"] == 2                     # the checkpoint before the full disk
@@ -212,35 +216,16 @@ def test_a_full_disk_is_one_line_a_crashed_summary_and_an_intact_last_pt(tmp_pat
 
 
 # ---- a diverged loss ---------------------------------------------------------------------------------------
-POISONED = """
-import sys, torch
-from ganlab.registry import REGULARIZERS
-from ganlab.regularizers.base import Regularizer
-
-@REGULARIZERS.register("test_poison")
-class Poison(Regularizer):
-    def __init__(self, at: int = 2):
-        super().__init__()
-        self.at = at
-
-    def d_terms(self, ctx):
-        return {"poison": torch.tensor(float("nan") if ctx.step >= self.at else 0.0)}
-
-sys.argv = ["ganlab-train", *sys.argv[1:]]
-from ganlab.cli.train import main
-main()
-"""
-
-
 @pytest.mark.parametrize("ckpt_every,kept", [(100, "no checkpoint was written before it (train.ckpt_every=100)"),
                                              (1, "the last good checkpoint is kept (RUN/checkpoints/last.pt)")])
-def test_a_non_finite_loss_is_one_line_and_the_summary_says_why(tmp_path, ckpt_every, kept):
+def test_a_non_finite_loss_is_one_line_and_the_summary_says_why(tmp_path, monkeypatch, capsys, ckpt_every, kept):
+    """test_poison: NaN from step `at` on, registered by test_trainer.py."""
+    import test_trainer  # noqa: F401
     run_dir = tmp_path / "run"
-    out = subprocess.run([sys.executable, "-c", POISONED, *TINY, "train.steps=5", f"train.ckpt_every={ckpt_every}",
-                          "+regularizer.test_poison.at=2", f"hydra.run.dir={run_dir}"], capture_output=True, text=True,
-                         timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0"})
+    message = train_here(monkeypatch, capsys, "train.steps=5", f"train.ckpt_every={ckpt_every}",
+                         "+regularizer.test_poison.at=2", f"hydra.run.dir={run_dir}", status=1)
     expected = f"non-finite loss: loss/d/poison = nan at step 3; {kept.replace('RUN', str(run_dir))}"
-    assert out.returncode == 1 and out.stderr.splitlines() == [f"ganlab-train: error: {expected}"], out.stderr[-3000:]
+    assert message == expected
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "crashed" and summary["error"] == f"NonFiniteLoss: {expected}"
 
@@ -267,7 +252,7 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path, capsys):
         in capsys.readouterr().err
 
 
-def test_a_second_ganlab_train_into_a_live_run_directory_stops_in_one_line(tmp_path):
+def test_a_second_ganlab_train_into_a_live_run_directory_stops_in_one_line(tmp_path, monkeypatch, capsys):
     run_dir = tmp_path / "run"
     exe = Path(sys.executable).with_name("ganlab-train")
     first = subprocess.Popen([str(exe), *TINY, "train.steps=100000", "train.ckpt_every=100000",
@@ -278,8 +263,7 @@ def test_a_second_ganlab_train_into_a_live_run_directory_stops_in_one_line(tmp_p
         while not (run_dir / "samples" / "real.png").is_file() and time.time() < deadline:
             time.sleep(0.2)
         hydra_files = {p.name: p.read_bytes() for p in (run_dir / ".hydra").iterdir()}
-        out = cli("ganlab-train", *TINY, "train.steps=3", "model.g_width=16", f"hydra.run.dir={run_dir}")
-        message = one_line_error(out, "ganlab-train")
+        message = train_here(monkeypatch, capsys, "train.steps=3", "model.g_width=16", f"hydra.run.dir={run_dir}")
         assert message.startswith(f"hydra.run.dir={run_dir} is in use by another ganlab-train (pid {first.pid} on ")
         assert {p.name: p.read_bytes() for p in (run_dir / ".hydra").iterdir()} == hydra_files
         assert [p.name for p in run_dir.iterdir() if p.name.startswith(".hydra")] == [".hydra"]
@@ -289,12 +273,14 @@ def test_a_second_ganlab_train_into_a_live_run_directory_stops_in_one_line(tmp_p
 
 
 # ---- a refused command changes nothing ---------------------------------------------------------------------
-def test_a_refused_resume_leaves_the_run_directory_as_it_was(finished, tmp_path):
+def test_a_refused_resume_leaves_the_run_directory_as_it_was(finished, tmp_path, monkeypatch, capsys):
     run_dir = copy_run(finished, tmp_path / "run")
     before = {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
-    out = cli("ganlab-train", *TINY, "train.steps=4", "model.g_width=16", f"hydra.run.dir={run_dir}")
-    assert out.returncode == 2 and out.stderr.startswith(f"ganlab-train: error: cannot resume from {run_dir}")
-    assert "model.g_width: 8 -> 16" in out.stderr
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
+    status = ganlab_train_here(monkeypatch, *TINY, "train.steps=4", "model.g_width=16", f"hydra.run.dir={run_dir}")
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith(f"ganlab-train: error: cannot resume from {run_dir}")
+    assert "model.g_width: 8 -> 16" in err   # the per-key diff, a line each
     after = {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     assert after.keys() - {Path(".lock"), Path("train.log")} == before.keys() - {Path(".lock"), Path("train.log")}
     assert all(after[k] == v for k, v in before.items() if k.name not in (".lock", "train.log"))
