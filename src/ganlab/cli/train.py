@@ -195,6 +195,13 @@ def job_config_request(argv: list[str]) -> list[str] | None:
     return None
 
 
+def at_overrides(argv: list[str]) -> int:
+    """Where an added override joins the user's: beside their first (`KEY=VALUE`, `~KEY`), so that argparse sees
+    one run of positionals whether flags come before them (`-m a=1,2`) or after (`a=1 --cfg job`)."""
+    return next((i for i, a in enumerate(argv) if i and ("=" in a or a.startswith("~")) and not a.startswith("-")),
+                len(argv))
+
+
 def main() -> None:
     """The console script: user errors as one line (cli/errors.py). Under torchrun or srun, ranks > 0
     make no Hydra output directory of their own (the Hydra + DDP dated-directory pitfall): rank 0's run
@@ -207,9 +214,8 @@ def main() -> None:
         command("ganlab-train", hydra=True)(lambda: print(OmegaConf.to_yaml(compose_config(overrides)), end=""))()
         return
     from torch.distributed.elastic.multiprocessing.errors import record  # torchrun names the failed rank
-    # first, so that they join the user's overrides as one run of positionals even when a flag such as
-    # `--cfg job` follows them (argparse takes positionals only before or after the flags, not both)
-    sys.argv[1:1] = rank_overrides(sys.argv[1:]) or pending_hydra_files(sys.argv[1:])
+    extra = rank_overrides(sys.argv[1:]) or pending_hydra_files(sys.argv[1:])
+    sys.argv[at_overrides(sys.argv):at_overrides(sys.argv)] = extra
     record(command("ganlab-train", hydra=True)(hydra_main))()
     if sweeps.FAILED:   # a sweep with a failed job: listed by cli/sweeps.py, and the exit status says so
         sys.exit(1)
