@@ -82,8 +82,10 @@ def ganlab_train_here(monkeypatch, *args: str) -> int:
     import faulthandler
     import logging
 
+    from ganlab.cli import sweeps
     from ganlab.cli import train as cli
     monkeypatch.setattr(sys, "argv", ["ganlab-train", *args])
+    monkeypatch.setattr(sweeps, "FAILED", [])   # a sweep's failed jobs (the exit status) stay with its own call
     # torch's record() points the fault handler at sys.stderr, which has no file descriptor under capsys (a warning);
     # the fault handler pytest set up stays
     monkeypatch.setattr(faulthandler, "enable", lambda *a, **k: None)

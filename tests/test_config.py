@@ -104,15 +104,13 @@ def test_a_group_chosen_on_the_command_line_wins_over_the_presets_settings(optio
     assert compose_cfg([f"+experiment={option}"]).train == cfg.train     # what was not chosen keeps the preset's
 
 
-def test_ganlab_train_records_the_config_it_ran(tmp_path):
-    import subprocess
-    import sys
-
+def test_ganlab_train_records_the_config_it_ran(tmp_path, monkeypatch):
     import yaml
+
+    from conftest import ganlab_train_here
     out = tmp_path / "run"
-    subprocess.run([sys.executable, "-m", "ganlab.cli.train", "+experiment=unet_digits", "eval=none", "model.ch=8",
-                    "train.steps=1", "progress=false", "hardware=cpu", f"hydra.run.dir={out}"], check=True,
-                   capture_output=True, timeout=300)
+    assert ganlab_train_here(monkeypatch, "+experiment=unet_digits", "eval=none", "model.ch=8", "train.steps=1",
+                             "progress=false", "hardware=cpu", f"hydra.run.dir={out}") == 0
     saved = yaml.safe_load((out / ".hydra" / "config.yaml").read_text())
     assert saved["eval"]["every"] == 0 and saved["model"]["ch"] == 8
 
