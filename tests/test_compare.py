@@ -2,13 +2,11 @@
 import csv
 import json
 import math
-import subprocess
-import sys
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 
+from conftest import ganlab_train_here
 from ganlab.cli import compare
 from ganlab.track.runs import find_runs, load_run
 
@@ -18,11 +16,12 @@ TINY = ["progress=false", "train.batch_size=8", "dataset.image_size=16", "model.
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
+    """`ganlab-train -m ...` in this process (conftest.ganlab_train_here: the jobs run one after another in it, as
+    Hydra's basic launcher runs them in a process of its own)."""
     root = tmp_path_factory.mktemp("sweep")
-    exe = Path(sys.executable).with_name("ganlab-train")
-    out = subprocess.run([str(exe), "-m", "seed=0,1", "loss=hinge,bce", "train.steps=2", *TINY,
-                          f"hydra.sweep.dir={root}/multirun"], capture_output=True, text=True, timeout=600, cwd=root)
-    assert out.returncode == 0, out.stderr
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        assert ganlab_train_here(monkeypatch, "-m", "seed=0,1", "loss=hinge,bce", "train.steps=2", *TINY,
+                                 f"hydra.sweep.dir={root}/multirun") == 0
     return root / "multirun"
 
 
