@@ -289,13 +289,11 @@ def test_a_refused_resume_leaves_the_run_directory_as_it_was(finished, tmp_path,
 
 
 # ---- sweeps ------------------------------------------------------------------------------------------------
-def test_a_sweep_with_a_failed_job_exits_1_and_lists_it(tmp_path):
-    exe = Path(sys.executable).with_name("ganlab-train")
-    out = subprocess.run([str(exe), "-m", *TINY, "train.steps=2", "train.batch_size=8,-4", "hydra.sweep.dir=sweep"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert out.returncode == 1, out.stderr[-3000:]
+def test_a_sweep_with_a_failed_job_exits_1_and_lists_it(tmp_path, monkeypatch, capsys):
+    """In process (conftest.ganlab_train_here); test_cli.py runs such a sweep as the console script."""
+    monkeypatch.chdir(tmp_path)
+    assert ganlab_train_here(monkeypatch, "-m", *TINY, "train.steps=2", "train.batch_size=8,-4", "hydra.sweep.dir=sweep") == 1
     error = "ConfigError: train.batch_size must be a positive integer, got -4"
-    assert out.stderr.splitlines()[-2:] == ["[ganlab] 1 of 2 sweep jobs failed:", f"[ganlab]   sweep/1: {error}"]
+    assert capsys.readouterr().err.splitlines()[-2:] == ["[ganlab] 1 of 2 sweep jobs failed:", f"[ganlab]   sweep/1: {error}"]
     assert json.loads((tmp_path / "sweep" / "1" / "summary.json").read_text()) == {"status": "crashed", "error": error}
     assert json.loads((tmp_path / "sweep" / "0" / "summary.json").read_text())["status"] == "finished"
