@@ -13,7 +13,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from conftest import TINY, TINY_DCGAN
+from conftest import TINY, TINY_DCGAN, ganlab_train_here
 from ganlab import CONF_DIR
 
 pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="pip install -e '.[launchers]' (make test does)")
@@ -51,15 +51,21 @@ def test_submitit_local_runs_two_jobs(tmp_path):
     assert list((sweep_dir / ".submitit").iterdir()), "submitit kept no job folders"
 
 
-def test_optuna_minimises_the_returned_fid_and_writes_the_best_overrides(tmp_path):
-    sweep_dir, r = sweep(tmp_path, "hydra/sweeper=optuna_fid", "hydra.sweeper.n_trials=3",
-                         "optimizer.d.lr=interval(1e-4,1e-3)", "eval.every=2", "eval.num_samples=50",
-                         "eval.metrics=[fid]")   # digits: its own small classifier, no download
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:optuna")   # its storage imports SQLAlchemy 1.x names
+def test_optuna_minimises_the_returned_fid_and_writes_the_best_overrides(tmp_path, monkeypatch, capsys):
+    """In process (conftest.ganlab_train_here): the sweeper runs its trials with Hydra's basic launcher, in the
+    sweep's own process either way."""
+    monkeypatch.chdir(tmp_path)
+    assert ganlab_train_here(monkeypatch, "-m", *SWEEP, "hydra/sweeper=optuna_fid", "hydra.sweeper.n_trials=3",
+                             "optimizer.d.lr=interval(1e-4,1e-3)", "eval.every=2", "eval.num_samples=50",
+                             "eval.metrics=[fid]") == 0   # digits: its own small classifier, no download
+    sweep_dir = tmp_path / "sweep"
     fids = [j["final_eval"]["fid"] for j in jobs(sweep_dir)]
     assert len(fids) == 3
     best = OmegaConf.load(sweep_dir / "optimization_results.yaml")
     assert best.best_value == pytest.approx(min(fids)) and set(best.best_params) == {"optimizer.d.lr"}
-    assert "Best parameters: {'optimizer.d.lr':" in r.stdout + r.stderr
+    out = capsys.readouterr()
+    assert "Best parameters: {'optimizer.d.lr':" in out.out + out.err
 
 
 def test_slurm_preset_asks_one_task_per_gpu():
