@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import ganlab_train_here
+
 TINY = ["progress=false", "train.batch_size=8", "dataset.image_size=16", "model.g_width=8",
         "model.d_width=8", "train.log_every=1", "hardware=cpu", "eval=none"]   # evaluation is tested in test_evaluation
 
@@ -33,10 +35,11 @@ def test_a_failed_sweep_job_is_recorded_and_the_others_run(tmp_path):
     assert (tmp_path / "sweep/1/error.txt").is_file()
 
 
-def test_list_groups_sweep_with_whole_lists(tmp_path):
-    out = ganlab_train(["-m", "regularizer=[],[r1,diffaugment]", "train.steps=1", *TINY, "eval.every=0",
-                        f"hydra.sweep.dir={tmp_path}/sweep"], cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
+def test_list_groups_sweep_with_whole_lists(tmp_path, monkeypatch):
+    """In process (conftest.ganlab_train_here): what the sweep composes is checked here; the console script's own
+    sweeps are the failed-job test above and test_compare.py's fixture."""
+    assert ganlab_train_here(monkeypatch, "-m", "regularizer=[],[r1,diffaugment]", "train.steps=1", *TINY, "eval.every=0",
+                             f"hydra.sweep.dir={tmp_path}/sweep") == 0
     cfgs = [(tmp_path / f"sweep/{i}/.hydra/config.yaml").read_text() for i in (0, 1)]
     assert "r1:" not in cfgs[0] and "r1:" in cfgs[1] and "diffaugment:" in cfgs[1]
 
