@@ -195,11 +195,12 @@ def job_config_request(argv: list[str]) -> list[str] | None:
     return None
 
 
-def at_overrides(argv: list[str]) -> int:
-    """Where an added override joins the user's: beside their first (`KEY=VALUE`, `~KEY`), so that argparse sees
-    one run of positionals whether flags come before them (`-m a=1,2`) or after (`a=1 --cfg job`)."""
-    return next((i for i, a in enumerate(argv) if i and ("=" in a or a.startswith("~")) and not a.startswith("-")),
-                len(argv))
+def after_overrides(argv: list[str]) -> int:
+    """Where added overrides join the user's: right after their last (`KEY=VALUE`, `~KEY`), so that they win over
+    the user's (the rank overrides rely on that) and argparse sees one run of positionals whether flags come
+    before them (`-m a=1,2`) or after (`a=1 --cfg job`)."""
+    return next((i + 1 for i in range(len(argv) - 1, 0, -1)
+                 if ("=" in argv[i] or argv[i].startswith("~")) and not argv[i].startswith("-")), len(argv))
 
 
 def main() -> None:
@@ -215,7 +216,8 @@ def main() -> None:
         return
     from torch.distributed.elastic.multiprocessing.errors import record  # torchrun names the failed rank
     extra = rank_overrides(sys.argv[1:]) or pending_hydra_files(sys.argv[1:])
-    sys.argv[at_overrides(sys.argv):at_overrides(sys.argv)] = extra
+    at = after_overrides(sys.argv)
+    sys.argv[at:at] = extra
     record(command("ganlab-train", hydra=True)(hydra_main))()
     if sweeps.FAILED:   # a sweep with a failed job: listed by cli/sweeps.py, and the exit status says so
         sys.exit(1)
