@@ -1,4 +1,4 @@
-"""Gradient penalties on D's input: WGAN-GP and R1."""
+"""Penalties on D: the gradient penalties on its input (WGAN-GP, R1) and the drift of a critic's scores."""
 from __future__ import annotations
 
 import torch
@@ -44,3 +44,20 @@ class R1(Regularizer):
         grad = input_gradient(ctx, ctx.real, ctx.y_real)   # on the (possibly APA-mixed) real batch
         penalty = grad.flatten(1).pow(2).sum(1).mean()
         return {"r1": 0.5 * self.gamma * self.every * penalty}
+
+
+@REGULARIZERS.register("drift")
+class Drift(Regularizer):
+    """Progressive GAN's drift term for a Wasserstein critic: weight * E[C(x)^2] on the real scores
+    (tkarras/progressive_growing_of_gans, loss.py D_wgan_gp, wgan_epsilon = 0.001). The Wasserstein loss
+    cannot see a shift of all scores, so they wander; this keeps them near zero."""
+    name = "drift"
+
+    def __init__(self, weight: float = 0.001):
+        super().__init__()
+        if weight < 0:
+            raise ValueError(f"drift weight must be >= 0, got {weight}")
+        self.weight = weight
+
+    def d_terms(self, ctx: StepContext) -> dict[str, torch.Tensor]:
+        return {"drift": self.weight * ctx.out_real.logits.pow(2).mean()}
