@@ -137,6 +137,7 @@ DOMAINS: dict[str, Domain] = {
     "regularizer.historical_averaging.weight": WEIGHT,
     "regularizer.lecam.weight": WEIGHT, "regularizer.lecam.decay": DECAY, "regularizer.lecam.start": NONNEG,
     "regularizer.mode_seeking.weight": WEIGHT, "regularizer.mode_seeking.eps": POSITIVE,
+    "regularizer.drift.weight": WEIGHT,
     "regularizer.r1.gamma": WEIGHT, "regularizer.r1.every": COUNT,
     # loggers
     "logger.tensorboard.flush_secs": POSITIVE,
