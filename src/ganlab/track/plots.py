@@ -137,8 +137,11 @@ def _save(fig, path: Path) -> Path:
 def comparison_figure(runs, keys: list[str]):
     """The metrics grid of plot_run over images seen, one colour per label (the differing choices); None
     when no run has an evaluation."""
-    labels = [", ".join(f"{k.split('.')[-1]}={r.label(k)}" for k in keys if k != "seed") or r.path.name for r in runs]
-    colours = {lab: f"C{i % 10}" for i, lab in enumerate(dict.fromkeys(labels))}
+    labels = [", ".join(f"{k.split('.')[-1]}={r.label(k)}" for k in keys if k != "seed" and r.label(k) is not None)
+              or r.path.name for r in runs]   # a key this run's config lacks (another model's width) says nothing
+    distinct = list(dict.fromkeys(labels))
+    palette = plt.get_cmap("tab20" if len(distinct) > 10 else "tab10")   # no two labels share a colour up to 20
+    colours = {lab: palette(i % palette.N) for i, lab in enumerate(distinct)}
     shown, series = set(), []
     for r, lab in zip(runs, labels):
         series.append((r.evals, None if lab in shown else lab, colours[lab]))
