@@ -28,6 +28,7 @@ from ganlab.cli.choices import compose_config
 from ganlab.config import edited
 from ganlab.registry import DATASETS
 from ganlab.track.stats import Stats
+from ganlab.train.tune import iteration
 
 SETTINGS = {"fp32": [], "bf16": ["hardware.precision=bf16"], "channels_last": ["hardware.channels_last=true"],
             "compile": ["hardware.compile=true"]}
@@ -65,18 +66,14 @@ def bare_rate(t, steps: int, warmup: int, start: int = 0) -> float:
     of what fit() adds around it (logging, finiteness checks, samples, progress)."""
     stats, t.stats = t.stats, Stats()   # no reader opened: reports cost nothing
 
-    def one():
-        t.iteration()
-        t._watch.clear()
-
     try:
         t.step = start
         for _ in range(warmup):
-            one()
+            iteration(t)
         sync(t.hw.device)
         t0 = time.perf_counter()
         for _ in range(steps):
-            one()
+            iteration(t)
         sync(t.hw.device)
     finally:
         t.stats = stats

@@ -72,7 +72,8 @@ class FixedBatch:
 
 
 def iteration(t: Trainer) -> None:
-    """One training iteration as Trainer.fit's loop runs it, less logging, samples and checkpoints."""
+    """One training iteration as Trainer.fit's loop runs it, less logging, samples, checkpoints and the finiteness
+    check (its queue is dropped): what the tuner and `ganlab-bench step` time."""
     t.iteration()
     t._watch.clear()
 
