@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from omegaconf import OmegaConf
 
 from ganlab.cli import compare, doctor
+from ganlab.cli.choices import compose_config
 from ganlab.track.doctor import LIMITS, SIGNATURES, diagnose, verdict_lines
+from ganlab.track.doctor.reading import reg_list
 from ganlab.track.runs import load_run
 
 FIXTURES = Path(__file__).parent / "fixtures" / "doctor"
@@ -122,3 +125,18 @@ def test_a_run_that_never_learned_is_not_called_overfit():
     122x its floor, so nothing was learned to lose: the finding is the class, with LeCam's weight to try."""
     (found,) = diagnose(FIXTURES / "lecam_lowdata")
     assert found.signature == "class_not_learned" and found.try_next[0].startswith("regularizer.lecam.weight=0.1")
+
+
+def test_a_suggested_regularizer_list_keeps_the_presets_settings(tmp_path):
+    """A list named on the command line composes bare, so the doctor's `regularizer=[...]` spells out the run's own
+    settings of the regularizers it keeps: with the preset, the suggestion composes to the run's settings."""
+    preset = ["+experiment=biggan_apa_digits"]
+    ran = compose_config(preset)
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(ran))
+    suggestion = reg_list(load_run(tmp_path), drop="apa", add="lecam")
+    assert "regularizer.apa" not in suggestion and "regularizer.diffaugment.policy=[color,translation,cutout]" in suggestion
+    tried = compose_config(preset + suggestion.split())
+    assert list(tried.regularizer) == ["diffaugment", "augself", "mode_seeking", "lecam"]
+    for name in ("diffaugment", "augself", "mode_seeking"):
+        assert tried.regularizer[name] == ran.regularizer[name], name

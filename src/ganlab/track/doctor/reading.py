@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import math
 
+import yaml
+
+from ganlab import CONF_DIR
 from ganlab.track.doctor.limits import limit
 from ganlab.track.runs import Run
 
@@ -51,8 +54,32 @@ def regularizers(run: Run) -> list[str]:
 
 
 def reg_list(run: Run, add: str = "", drop: str = "") -> str:
-    names = [n for n in regularizers(run) if n != drop] + ([add] if add and add not in regularizers(run) else [])
-    return f"regularizer=[{','.join(names)}]"
+    """The `regularizer=[...]` override for the run's list with one added or dropped, followed by the run's own
+    settings of the ones it keeps where they differ from their group file: a list named on the command line
+    composes bare (cli/choices.py), so without them a preset's settings (APA's 20 kimg) would be lost."""
+    kept = [n for n in regularizers(run) if n != drop]
+    names = kept + ([add] if add and add not in kept else [])
+    settings = [f"{key}={override_value(config(run, key))}" for key in run.config
+                if key.split(".")[0] == "regularizer" and key.split(".")[1] in kept
+                and config(run, key) != group_default(key)]
+    return " ".join([f"regularizer=[{','.join(names)}]", *settings])
+
+
+def group_default(key: str):
+    """`regularizer.NAME.a.b`'s value in conf/regularizer/NAME.yaml (None where the file has no such key)."""
+    _, name, *path = key.split(".")
+    file = CONF_DIR / "regularizer" / f"{name}.yaml"
+    value = yaml.safe_load(file.read_text()) if file.is_file() else None
+    for part in path:
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def override_value(v) -> str:
+    """A config value as Hydra's override grammar writes it: [a,b], true, null."""
+    if isinstance(v, list):
+        return "[" + ",".join(override_value(x) for x in v) + "]"
+    return "null" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
 
 
 def fmt(v: float) -> str:
