@@ -55,6 +55,18 @@ def test_table_labels_runs_by_their_choices_and_fits_120_columns(sweep, capsys):
     assert max(len(line) for line in out.splitlines()) <= 120
 
 
+
+def test_the_comparison_plot_shows_what_d_did_beside_the_metrics(sweep):
+    """--plot's grid over images seen: FID, and E[sign D(real)] from metrics.jsonl, one line per run; no panel for
+    an adaptive p that no run logged."""
+    from ganlab.track.plots import comparison_figure
+    runs = [load_run(d) for d in find_runs([str(sweep)])]
+    fig = comparison_figure(runs, ["loss"])
+    panels = {ax.get_title(): ax for ax in fig.axes if ax.lines}
+    assert "E[sign D(real)] (training)" in panels and any(t.startswith("FID") for t in panels)
+    assert len(panels["E[sign D(real)] (training)"].lines) == 4
+    assert not any(t.startswith("adaptive") for t in panels)
+
 def test_group_by_aggregates_seeds_with_mean_std_and_n(sweep, tmp_path):
     compare.main([str(sweep), "--group-by", "--csv", str(tmp_path / "t.csv"), "--markdown", str(tmp_path / "t.md"),
                   "--plot", str(tmp_path / "t.png"), "--sort", "fid"])

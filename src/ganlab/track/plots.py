@@ -63,6 +63,9 @@ PANELS = [("FID (band: bootstrap CI, dashed: real-vs-real floor)", ["fid"], "fid
           ("density / coverage", ["density", "coverage"], None, None),
           ("memorization: fraction of copies", ["mem_fraction"], None, None),
           ("D accuracy (real vs fake)", ["d_accuracy"], None, None)]
+# what D did between evaluations (metrics.jsonl), shown beside the metrics in a comparison over images seen
+SIGNAL_PANELS = [("E[sign D(real)] (training)", ["d/sign_real"], None, None),
+                 ("adaptive augmentation p (APA, ADA)", ["reg/apa/p", "reg/ada/p"], None, None)]
 
 
 def _band(rows, key, band, x):
@@ -72,9 +75,9 @@ def _band(rows, key, band, x):
     return [p[0] for p in pts], lo, hi
 
 
-def metric_grid(series: list[tuple[list[dict], str | None, str]], x: str = "step"):
+def metric_grid(series: list[tuple[list[dict], str | None, str]], x: str = "step", panels=PANELS):
     """A compact grid of the panels that have data: one line per (rows, label, colour) series."""
-    panels = [p for p in PANELS if any(_series(rows, k, x)[0] for rows, _, _ in series for k in p[1])]
+    panels = [p for p in panels if any(_series(rows, k, x)[0] for rows, _, _ in series for k in p[1])]
     if not panels:
         return None
     cols = min(3, len(panels))
@@ -135,8 +138,8 @@ def _save(fig, path: Path) -> Path:
 
 
 def comparison_figure(runs, keys: list[str]):
-    """The metrics grid of plot_run over images seen, one colour per label (the differing choices); None
-    when no run has an evaluation."""
+    """The metrics grid of plot_run over images seen, one colour per label (the differing choices), with what D
+    did in training (E[sign D(real)], an adaptive p) beside it; None when no run has an evaluation."""
     labels = [", ".join(f"{k.split('.')[-1]}={r.label(k)}" for k in keys if k != "seed" and r.label(k) is not None)
               or r.path.name for r in runs]   # a key this run's config lacks (another model's width) says nothing
     distinct = list(dict.fromkeys(labels))
@@ -144,9 +147,11 @@ def comparison_figure(runs, keys: list[str]):
     colours = {lab: palette(i % palette.N) for i, lab in enumerate(distinct)}
     shown, series = set(), []
     for r, lab in zip(runs, labels):
-        series.append((r.evals, None if lab in shown else lab, colours[lab]))
+        series.append((r.evals + r.metrics, None if lab in shown else lab, colours[lab]))
         shown.add(lab)
-    return metric_grid(series, x="kimg")
+    if not any(r.evals for r in runs):
+        return None
+    return metric_grid(series, x="kimg", panels=PANELS + SIGNAL_PANELS)
 
 
 def plot_against(lines: dict[str, dict[float, list[float]]], x_key: str, metric: str, path: Path) -> Path:
