@@ -94,11 +94,18 @@ def test_baseline_gap_is_tested_with_welch(sweep, tmp_path):
     by = {k: [r.values["fid_final"] for r in runs if r.choices["loss"] == k] for k in ("hinge", "bce")}
     p = ttest_ind(by["bce"], by["hinge"], equal_var=False).pvalue
     assert rows["bce"]["p (Welch)"] == f"{p:.2g}"
+    assert rows["bce"]["Holm p"] == f"{p:.2g}" and rows["hinge"]["Holm p"] == "-"   # one test: Holm's p is its own
     assert rows["bce"]["beyond noise"] == ("yes" if p < 0.05 else "no")
     gap = sum(by["bce"]) / 2 - sum(by["hinge"]) / 2
     assert rows["bce"]["Δfid_final"] == f"{gap:+.3g}" and rows["hinge"]["Δfid_final"] == "+0"
     with pytest.raises(SystemExit, match="no group has it"):
         compare.main([str(sweep), "--group-by", "loss", "--baseline", "loss=wasserstein"])
+
+
+def test_holm_multiplies_the_kth_smallest_p_by_the_tests_left_and_keeps_the_order():
+    from ganlab.track.compare import holm
+    assert holm([0.01, 0.04, 0.03, math.nan]) == pytest.approx([0.03, 0.06, 0.06, math.nan], nan_ok=True)
+    assert holm([0.5, 0.9]) == [1.0, 1.0]
 
 
 def test_mixed_protocols_are_refused_unless_allowed_and_then_marked(sweep, tmp_path, capsys):

@@ -7,7 +7,8 @@ interval, best FID, IS, precision, recall, kimg, wall time); --all shows the res
 is ganlab-doctor's verdict per run: "healthy" or the failure signatures it found. The git commit
 is shown when runs differ in it. Runs measured under different evaluation protocols are refused
 unless --allow-mixed protocol. --group-by aggregates seeds: mean ± seed sd (n), next to the FID's
-sampling sd; with --baseline KEY=VALUE each group's gap to that group gets a Welch t-test.
+sampling sd; with --baseline KEY=VALUE each group's gap to that group gets a Welch t-test, with
+Holm's correction over the groups tested.
 --html PATH writes the same table, the metric curves, each run's grids, losses, protocol and
 provenance into one self-contained page (ganlab-report RUN... --out PATH is the same command).
 """

@@ -1,6 +1,6 @@
 """What ganlab-compare shows: label columns from the user's choices, headline metrics, the doctor's verdict,
 the protocol guard, and the two noises (sampling: each FID's bootstrap interval; seed: the spread across seeds),
-with a Welch test of each group's gap to a baseline group; and the notes the table cannot hold (an eval.jsonl
+with a Welch test of each group's gap to a baseline group (Holm-corrected over the groups); and the notes the table cannot hold (an eval.jsonl
 whose last line is cut, unreadable lines skipped)."""
 from __future__ import annotations
 
@@ -157,10 +157,21 @@ def welch(a: list[float], b: list[float]) -> float:
     return float(scipy_stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
+def holm(ps: list[float]) -> list[float]:
+    """Holm's step-down correction of a family of p-values (nan stays nan and is not counted)."""
+    order = sorted((p, i) for i, p in enumerate(ps) if not math.isnan(p))
+    out, running = [math.nan] * len(ps), 0.0
+    for rank, (p, i) in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * p))
+        out[i] = running
+    return out
+
+
 def group_rows(runs: list[Run], keys: list[str], columns: list[str], baseline: tuple[str, str] | None,
                metric: str = "fid_final", alpha: float = 0.05) -> list[dict]:
     """One row per group: mean ± seed sd (n) of each column, the mean sampling sd of FID, and with a
-    baseline the gap in `metric`, its Welch p-value and whether it exceeds the noise (p < alpha)."""
+    baseline the gap in `metric`, its Welch p-value, that p after Holm's correction over the groups tested, and
+    whether it exceeds the noise (Holm p < alpha)."""
     groups = group_runs_by(runs, keys)
     base_vals = None
     if baseline:
@@ -189,8 +200,12 @@ def group_rows(runs: list[Run], keys: list[str], columns: list[str], baseline: t
             p = welch(vals, base_vals)
             row[f"Δ{metric}"] = "-" if not n else f"{mu - b_mu:+.3g}"
             row["p (Welch)"] = "n<2" if math.isnan(p) else f"{p:.2g}"
-            row["beyond noise"] = "-" if math.isnan(p) else ("yes" if p < alpha else "no")
+            row["_p"] = math.nan if members == base else p
         verdicts = Counter(doctor_text(m) for m in members)
         row["doctor"] = "; ".join(v if len(members) == 1 else f"{v} ({n}/{len(members)})" for v, n in verdicts.most_common())
         rows.append(row)
+    if base_vals is not None:   # the family: every group's test against the baseline
+        for row, p in zip(rows, holm([row.pop("_p") for row in rows])):
+            row["Holm p"] = "-" if math.isnan(p) else f"{p:.2g}"
+            row["beyond noise"] = "-" if math.isnan(p) else ("yes" if p < alpha else "no")
     return rows
