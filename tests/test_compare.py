@@ -212,6 +212,18 @@ def test_training_signals_apa_p_and_late_sign_real_are_columns(tmp_path):
         compare.main([str(tmp_path), "--columns", "apa_q"])
 
 
+def test_adas_p_and_where_the_fid_curve_turned_are_columns(tmp_path):
+    """ada_p, ada_p_max from reg/ada/p; fid_best_kimg: the kimg of the best evaluation, not the last."""
+    fake_run(tmp_path, ["ada"], 0)
+    rows = [{"step": s, "kimg": s / 10, "reg/ada/p": [0.1, 0.7, 0.4][s - 1]} for s in (1, 2, 3)]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(map(json.dumps, rows)) + "\n")
+    (tmp_path / "eval.jsonl").write_text("\n".join(json.dumps({"step": s, "kimg": s / 10, "fid": f})
+                                                   for s, f in ((1, 90.0), (2, 60.0), (3, 75.0))) + "\n")
+    run = load_run(tmp_path)
+    assert run.values["ada_p_max"] == pytest.approx(0.7) and run.values["ada_p_final"] == pytest.approx(0.4)
+    assert run.values["fid_best"] == 60.0 and run.values["fid_best_kimg"] == pytest.approx(0.2)
+
+
 def test_any_logged_key_is_a_column_by_its_own_name(tmp_path):
     """--columns reg/apa/p,loss/g/total: the last logged value of any metrics.jsonl key, with no list to extend."""
     for i, last in enumerate([0.25, 0.75]):

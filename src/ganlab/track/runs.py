@@ -192,6 +192,7 @@ def load_run(path: Path, protocol: str | None = None) -> Run:
             run.values[f"{m}_final"] = rows[-1][m]
             best = (min if m in LOWER_IS_BETTER else max)(rows, key=lambda e: e[m])
             run.values[f"{m}_best"] = best[m]
+            run.values[f"{m}_best_kimg"] = best.get("kimg")   # where the curve turns
             if m == "fid":
                 run.values["fid_ci"] = rows[-1].get("fid_ci")
                 run.values["fid_ci_level"] = rows[-1].get("fid_ci_level", 0.95)
@@ -200,15 +201,16 @@ def load_run(path: Path, protocol: str | None = None) -> Run:
 
 def training_signals(metrics: list[dict]) -> dict:
     """From the training log: E[sign D(real)] averaged over the last quarter of the logged steps (the
-    overfitting heuristic APA steers), and APA's p at the end and at its highest (absent without APA)."""
+    overfitting heuristic APA steers), and APA's or ADA's p at the end and at its highest (absent without them)."""
     out = {}
     sign = [m["d/sign_real"] for m in metrics if isinstance(m.get("d/sign_real"), (int, float))]
     if sign:
         late = sign[len(sign) - max(1, len(sign) // 4):]
         out["sign_real_late"] = sum(late) / len(late)
-    p = [m["reg/apa/p"] for m in metrics if isinstance(m.get("reg/apa/p"), (int, float))]
-    if p:
-        out.update(apa_p_final=p[-1], apa_p_max=max(p))
+    for name in ("apa", "ada"):
+        p = [m[f"reg/{name}/p"] for m in metrics if isinstance(m.get(f"reg/{name}/p"), (int, float))]
+        if p:
+            out.update({f"{name}_p_final": p[-1], f"{name}_p_max": max(p)})
     for m in metrics:   # every logged key's last value, under its own name (`--columns reg/apa/p,loss/g/total`)
         out.update({k: v for k, v in m.items() if "/" in k and isinstance(v, (int, float))})
     return out
