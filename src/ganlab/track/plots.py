@@ -65,7 +65,7 @@ PANELS = [("FID (band: bootstrap CI, dashed: real-vs-real floor)", ["fid"], "fid
           ("D accuracy (real vs fake)", ["d_accuracy"], None, None)]
 # what D did between evaluations (metrics.jsonl), shown beside the metrics in a comparison over images seen
 SIGNAL_PANELS = [("E[sign D(real)] (training)", ["d/sign_real"], None, None),
-                 ("adaptive augmentation p (APA, ADA)", ["reg/apa/p", "reg/ada/p"], None, None)]
+                 ("adaptive p", ["reg/apa/p", "reg/ada/p"], None, None)]
 
 
 def _band(rows, key, band, x):
