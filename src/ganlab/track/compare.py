@@ -1,7 +1,7 @@
 """What ganlab-compare shows: label columns from the user's choices, headline metrics, the doctor's verdict,
 the protocol guard, and the two noises (sampling: each FID's bootstrap interval; seed: the spread across seeds),
-with a Welch test of each group's gap to a baseline group (Holm-corrected over the groups); and the notes the table cannot hold (an eval.jsonl
-whose last line is cut, unreadable lines skipped)."""
+with a Welch test of each group's gap to a baseline group (Holm-corrected over the groups); and the notes the
+table cannot hold (an eval.jsonl whose last line is cut, unreadable lines skipped)."""
 from __future__ import annotations
 
 import json
@@ -18,10 +18,10 @@ from ganlab.track.runs import Run, differing_keys, mean_std
 HEADLINE = ["fid", "fid_best", "is", "precision", "recall", "kimg", "wall"]
 EXTRA = ["fid_best_kimg", "kid", "density", "coverage", "class_acc", "class_recall", "mem_fraction", "img_s", "step",
          "startup_s", "train_s", "eval_s"]
-SIGNALS = ["sign_real", "apa_p", "apa_p_max", "ada_p", "ada_p_max"]   # from the training log: D's confidence, APA's/ADA's p
-SOURCE = {"fid": "fid_final", "fid_best": "fid_best", "fid_best_kimg": "fid_best_kimg", "is": "is_mean_final", "precision": "precision_final",
-          "recall": "recall_final", "kimg": "kimg", "wall": "wall_s", "kid": "kid_final", "density": "density_final",
-          "coverage": "coverage_final", "class_acc": "class_acc_final",
+SIGNALS = ["sign_real", "apa_p", "apa_p_max", "ada_p", "ada_p_max"]   # the training log: D's confidence, APA/ADA's p
+SOURCE = {"fid": "fid_final", "fid_best": "fid_best", "fid_best_kimg": "fid_best_kimg", "is": "is_mean_final",
+          "precision": "precision_final", "recall": "recall_final", "kimg": "kimg", "wall": "wall_s", "kid": "kid_final",
+          "density": "density_final", "coverage": "coverage_final", "class_acc": "class_acc_final",
           "class_recall": "class_recall_final", "mem_fraction": "mem_fraction_final", "img_s": "img_s", "step": "step",
           "startup_s": "time_startup", "train_s": "time_train", "eval_s": "time_eval",
           "sign_real": "sign_real_late", "apa_p": "apa_p_final", "apa_p_max": "apa_p_max",
