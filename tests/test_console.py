@@ -15,6 +15,12 @@ def test_an_evaluation_is_one_line_with_the_fid_over_its_floor_and_the_class_sco
     assert "class_acc 0.981" in line and "class_recall 0.38" in line and "precision 0.72" in line
 
 
+def test_a_run_on_a_fraction_reads_its_fid_against_what_its_training_images_score():
+    line = eval_line({"step": 4000, "kimg": 256.0, "fid": 118.54, "fid_floor": 37.85, "fid_train": 146.56, "fid_train_n": 90,
+                      "protocol": {"extractor": "digits"}})
+    assert line == "step 4000 (256.0 kimg): digits FID 118.5 = 3.13x its floor 37.9, 0.81x its 90 training images' 146.6"
+
+
 def test_an_inception_fid_without_floor_or_interval_is_plain():
     line = eval_line({"step": 10, "kimg": 0.64, "fid": 2633.1, "is_mean": 6.62, "protocol": {"extractor": "inception"}})
     assert line == "step 10 (0.64 kimg): FID 2,633.1, IS 6.62"

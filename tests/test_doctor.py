@@ -127,6 +127,19 @@ def test_a_run_that_never_learned_is_not_called_overfit():
     assert found.signature == "class_not_learned" and found.try_next[0].startswith("regularizer.lecam.weight=0.1")
 
 
+def test_a_low_data_run_is_read_against_what_its_training_images_score(tmp_path):
+    """DiffAugment at 5% of digits, 256 kimg: FID 118.5 is 3.1x the full set's floor with D near chance, which read
+    alone is a D too weak; but its 90 training images themselves score 146.6 (fid_train), and G is under that, so
+    there is no finding. The same run without fid_train in its evaluations is called too weak."""
+    assert diagnose(FIXTURES / "lowdata_diffaugment") == []
+    shutil.copytree(FIXTURES / "lowdata_diffaugment", tmp_path / "run")
+    evals = tmp_path / "run" / "eval.jsonl"
+    rows = [json.loads(x) for x in evals.read_text().splitlines()]
+    evals.write_text("".join(json.dumps({k: v for k, v in r.items() if not k.startswith("fid_train")}) + "\n" for r in rows))
+    (found,) = diagnose(tmp_path / "run")
+    assert found.signature == "d_too_weak" and "3.1x its floor" in found.evidence
+
+
 def test_a_suggested_regularizer_list_keeps_the_presets_settings(tmp_path):
     """A list named on the command line composes bare, so the doctor's `regularizer=[...]` spells out the run's own
     settings of the regularizers it keeps: with the preset, the suggestion composes to the run's settings."""

@@ -14,6 +14,7 @@ from ganlab.cli import sample as sample_cli
 from ganlab.cli.build import resolve_extractors
 from ganlab.config import EvalSchema, validated
 from ganlab.data.digits import digits
+from ganlab.data.subsets import take_fraction
 from ganlab.metrics import neighbours
 from ganlab.metrics.domain import digits_extractor
 from ganlab.metrics.evaluator import Evaluator
@@ -180,6 +181,38 @@ def test_in_training_fid_equals_ganlab_evaluate_on_last_pt(tmp_path, capsys, mod
     assert trained["protocol"]["g_mode"] == mode and again["protocol_hash"] == trained["protocol_hash"]
     for key in ("fid", "fid_ci", "is_mean", "kid", "precision", "recall", "density", "coverage"):
         assert again[key] == pytest.approx(trained[key], rel=1e-9, abs=1e-12), key
+
+
+def test_a_run_on_a_fraction_is_told_what_copying_its_training_images_scores(tmp_path):
+    """fid_train is the FID of the training subset itself: a G that copies those images scores about that, a little
+    more with fewer samples (its samples' statistics are theirs, weighted by the draws: 72 images drawn 2,000 times
+    scored 137 against their own 108, 20,000 times 111), so a low-data run can be read against it. A run on all
+    the data has none."""
+    whole = digits(16, "train")
+    part = take_fraction(whole, fraction=0.05)
+    ev = Evaluator(digits_extractor(), whole, scoring(metrics=["fid"], num_samples=10000, fid_ci=0), cache_key="fr-whole",
+                   train_set=part, train_cache_key="fr-part", score_train_set=True, sampler=GSampler("running", 100))
+    copier = ev.evaluate(Copier(part.images))
+    ref = ev.reference_features()["stats"]
+    direct = fid_statistics_to_metric(fid_features_to_statistics(digits_extractor()(part.images, 100)["features"].double()),
+                                      ref, False)["frechet_inception_distance"]
+    assert copier["fid_train_n"] == len(part) < len(whole) // 10
+    assert copier["fid_train"] == pytest.approx(direct, rel=1e-6)
+    assert copier["fid_train"] > 2 * copier["fid_floor"]                       # 5% of the images is far from the set
+    assert copier["fid"] == pytest.approx(copier["fid_train"], rel=0.1)      # the copier scores what its images do
+    plain = Evaluator(digits_extractor(), whole, scoring(metrics=["fid"], num_samples=200, fid_ci=0), cache_key="fr-whole",
+                      sampler=GSampler("running", 100)).evaluate(Copier(part.images))
+    assert "fid_train" not in plain
+
+
+def test_training_on_a_fraction_records_fid_train_and_on_the_whole_set_does_not(tmp_path):
+    over = ["eval=default", "eval.every=2", "eval.num_samples=40", "eval.fid_ci=0", "eval.metrics=[fid]", "train.steps=2"]
+    rows = {}
+    for name, extra in (("part", ["dataset.fraction=0.1"]), ("whole", [])):
+        _, d = run(tmp_path / name, over + extra)
+        rows[name] = json.loads((d / "eval.jsonl").read_text().splitlines()[-1])
+    assert rows["part"]["fid_train"] > rows["part"]["fid_floor"] and rows["part"]["fid_train_n"] > 0
+    assert "fid_train" not in rows["whole"]
 
 
 def test_rescoring_under_a_new_protocol_appends_its_own_fingerprint(tmp_path, capsys):

@@ -166,6 +166,7 @@ def evaluator_from(dataset: tuple[str, dict], ev: EvalSchema, data, device, *, e
                           sampler=sampler or build_sampler(ev, device), pr_extractor=pr_ext, device=device,
                           protocol=protocol, cache_key=data_key + ev.reference,
                           train_set=data if reference is not data else None, train_cache_key=data_key + "train",
+                          score_train_set=whole is not data,
                           out_dir=Path(run_dir) / "eval" if run_dir else None, ranks=ranks)
     return evaluator, ev.every
 

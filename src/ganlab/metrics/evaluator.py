@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch_fidelity
-from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.metric_fid import fid_features_to_statistics
 from torch_fidelity.metric_isc import isc_features_to_metric
 from torch_fidelity.metric_kid import kid_features_to_metric
 from torch_fidelity.metric_prc import prc_features_to_metric
@@ -29,7 +29,7 @@ from ganlab.data.folder import FolderFiles
 from ganlab.metrics.extractors import Extractor
 from ganlab.metrics.neighbours import density_coverage, fid_bootstrap, memorization
 from ganlab.metrics.protocol import fingerprint
-from ganlab.metrics.reference import ReferenceFeatures
+from ganlab.metrics.reference import ReferenceFeatures, fid_against
 from ganlab.metrics.sampling import GSampler
 from ganlab.track.timing import Timer
 
@@ -71,7 +71,7 @@ class Evaluator:
     def __init__(self, extractor: Extractor, reference: ImageSet | FolderFiles, scoring: Scoring, *,
                  sampler: GSampler | None = None, pr_extractor: Extractor | None = None, device="cpu",
                  protocol: dict | None = None, cache_key: str = "", train_set: ImageSet | FolderFiles | None = None,
-                 train_cache_key: str = "", out_dir: Path | None = None, ranks=None):
+                 train_cache_key: str = "", score_train_set: bool = False, out_dir: Path | None = None, ranks=None):
         unknown = [m for m in scoring.metrics if m not in METRICS]
         if unknown:
             raise ValueError(f"unknown eval.metrics {unknown}; available: {', '.join(METRICS)}")
@@ -94,6 +94,7 @@ class Evaluator:
         self.extractor, self.reference, self.metrics = extractor, reference, metrics
         self.pr_extractor = pr_extractor or extractor
         self.train_set, self.train_cache_key = train_set, train_cache_key
+        self.score_train_set = score_train_set and train_set is not None
         self.num_samples, self.batch_size, self.seed = s.num_samples, s.batch_size, s.seed
         self.device = torch.device(device)
         self.sampler = sampler or GSampler(device=device)
@@ -179,10 +180,14 @@ class Evaluator:
 
     # ---- the metrics, each from a Sample -----------------------------------------------------------
     def fid(self, s: Sample) -> dict:
-        """FID against the reference statistics, its split-half floor and its bootstrap interval."""
+        """FID against the reference statistics, its split-half floor and its bootstrap interval. A run on a
+        fraction of the data also gets fid_train: the FID of its training images themselves, which is what a G
+        that copies them scores (its samples' statistics are theirs), the floor that memorising reaches."""
         feats, ref, sc = s.out["features"], s.ref, self.scoring
-        result = {"fid": fid_statistics_to_metric(fid_features_to_statistics(feats), ref["stats"], False)["frechet_inception_distance"],
-                  "fid_floor": float(ref["fid_floor"])}
+        result = {"fid": fid_against(feats, ref["stats"]), "fid_floor": float(ref["fid_floor"])}
+        if self.score_train_set:
+            train = self.features_of(self.train_set, self.extractor, self.train_cache_key)["features"]
+            result.update(fid_train=fid_against(train.double(), ref["stats"]), fid_train_n=len(train))
         if sc.fid_ci:
             result["fid_ci"] = list(fid_bootstrap(feats, ref["stats"]["mu"], ref["stats"]["sigma"], sc.fid_ci_resamples,
                                                   sc.fid_ci, self.seed, self.device))

@@ -12,8 +12,13 @@ from ganlab.metrics.extractors import Extractor, cache_dir, making
 from ganlab.train.checkpoint import save_atomic
 
 
+def fid_against(features: torch.Tensor, stats: dict) -> float:
+    """FID of a feature set against statistics {"mu", "sigma"}."""
+    return fid_statistics_to_metric(fid_features_to_statistics(features), stats, False)["frechet_inception_distance"]
+
+
 def fid_from_features(a: torch.Tensor, b: torch.Tensor) -> float:
-    return fid_statistics_to_metric(fid_features_to_statistics(a), fid_features_to_statistics(b), False)["frechet_inception_distance"]
+    return fid_against(a, fid_features_to_statistics(b))
 
 
 class ReferenceFeatures:

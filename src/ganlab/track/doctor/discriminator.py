@@ -8,6 +8,7 @@ from ganlab.track.doctor.finding import Finding
 from ganlab.track.doctor.limits import limit
 from ganlab.track.doctor.reading import (
     config,
+    floor_name,
     floor_ratio,
     fmt,
     last_eval,
@@ -161,6 +162,6 @@ def d_too_weak(run: Run) -> Finding | None:
     return Finding("d_too_weak",
                    f"D(x) {fmt(real_score)} against D(G(z)) {fmt(mean(b for _, _, b in half))} over "
                    f"{steps(half)} (gap {fmt(gap)})" + (f", D's accuracy {fmt(acc[1])} at step {acc[0]:,}" if acc else "")
-                   + f", FID {ratio:.1f}x its floor: D barely separates, and G gets little signal",
+                   + f", FID {ratio:.1f}x {floor_name(run)}: D barely separates, and G gets little signal",
                    {"D(x)": [(s, a) for s, a, _ in both], "D(G(z))": [(s, b) for s, _, b in both], "fid_floor_ratio": ratio},
                    tuple(tries))

@@ -96,8 +96,17 @@ def last_eval(run: Run, key: str) -> tuple[int, float] | None:
 
 
 def floor_ratio(run: Run) -> float | None:
+    """The last FID over the lowest FID the run could be expected to reach: the real-vs-real floor, or, on a
+    fraction of the data, the FID of its training images themselves (fid_train) where that is higher."""
     rows = [e for e in run.evals if number(e.get("fid")) is not None and number(e.get("fid_floor"))]
-    return number(rows[-1]["fid"]) / number(rows[-1]["fid_floor"]) if rows else None
+    return number(rows[-1]["fid"]) / max(number(rows[-1]["fid_floor"]), number(rows[-1].get("fid_train")) or 0) if rows else None
+
+
+def floor_name(run: Run) -> str:
+    """What floor_ratio divides by, in words."""
+    row = next((e for e in reversed(run.evals) if number(e.get("fid")) is not None and number(e.get("fid_floor"))), {})
+    train = number(row.get("fid_train")) or 0
+    return f"what its {row.get('fid_train_n', 0):,} training images score" if train > number(row.get("fid_floor")) else "its floor"
 
 
 def scaled(value: float, factor: float) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ganlab.track.doctor.finding import Finding
 from ganlab.track.doctor.limits import limit
-from ganlab.track.doctor.reading import config, floor_ratio, fmt, last_eval, reg_list, regularizers, series, steps
+from ganlab.track.doctor.reading import config, floor_name, floor_ratio, fmt, last_eval, reg_list, regularizers, series, steps
 from ganlab.track.runs import Run
 
 
@@ -48,7 +48,7 @@ def fid_stalled(run: Run) -> Finding | None:
     return Finding("fid_stalled",
                    f"FID {fmt(first[0][1])} at step {first[0][0]:,}, best {fmt(best_first)} in the first half of the "
                    f"evaluations and {fmt(best_second)} in the second ({steps(second)}); {fmt(fid[-1][1])} is "
-                   f"{ratio:.1f}x its floor", {"fid": fid, "fid_floor_ratio": ratio}, tuple(tries))
+                   f"{ratio:.1f}x {floor_name(run)}", {"fid": fid, "fid_floor_ratio": ratio}, tuple(tries))
 
 
 def class_not_learned(run: Run) -> Finding | None:
