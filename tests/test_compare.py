@@ -224,6 +224,17 @@ def test_adas_p_and_where_the_fid_curve_turned_are_columns(tmp_path):
     assert run.values["fid_best"] == 60.0 and run.values["fid_best_kimg"] == pytest.approx(0.2)
 
 
+def test_what_copying_the_training_images_scores_is_a_column(tmp_path):
+    """fid_train: a run on a fraction carries the FID of its own training images beside its FID."""
+    fake_run(tmp_path, [], 0)
+    (tmp_path / "eval.jsonl").write_text(json.dumps({"step": 1, "kimg": 0.1, "fid": 118.5, "fid_floor": 37.9,
+                                                     "fid_train": 146.6, "fid_train_n": 90}) + "\n")
+    out = tmp_path / "t.md"
+    compare.main([str(tmp_path), "--columns", "fid_train", "--markdown", str(out)])
+    header, _, row = out.read_text().splitlines()
+    assert header.rstrip(" |").endswith("fid_train") and row.rstrip(" |").endswith("146.6")
+
+
 def test_any_logged_key_is_a_column_by_its_own_name(tmp_path):
     """--columns reg/apa/p,loss/g/total: the last logged value of any metrics.jsonl key, with no list to extend."""
     for i, last in enumerate([0.25, 0.75]):

@@ -16,10 +16,11 @@ from ganlab.track.doctor import diagnose_run, verdict
 from ganlab.track.runs import Run, differing_keys, mean_std
 
 HEADLINE = ["fid", "fid_best", "is", "precision", "recall", "kimg", "wall"]
-EXTRA = ["fid_best_kimg", "kid", "density", "coverage", "class_acc", "class_recall", "mem_fraction", "img_s", "step",
+EXTRA = ["fid_best_kimg", "fid_train", "kid", "density", "coverage", "class_acc", "class_recall", "mem_fraction", "img_s", "step",
          "startup_s", "train_s", "eval_s"]
 SIGNALS = ["sign_real", "apa_p", "apa_p_max", "ada_p", "ada_p_max"]   # the training log: D's confidence, APA/ADA's p
-SOURCE = {"fid": "fid_final", "fid_best": "fid_best", "fid_best_kimg": "fid_best_kimg", "is": "is_mean_final",
+SOURCE = {"fid": "fid_final", "fid_best": "fid_best", "fid_best_kimg": "fid_best_kimg", "fid_train": "fid_train_final",
+          "is": "is_mean_final",
           "precision": "precision_final", "recall": "recall_final", "kimg": "kimg", "wall": "wall_s", "kid": "kid_final",
           "density": "density_final", "coverage": "coverage_final", "class_acc": "class_acc_final",
           "class_recall": "class_recall_final", "mem_fraction": "mem_fraction_final", "img_s": "img_s", "step": "step",

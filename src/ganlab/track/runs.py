@@ -21,8 +21,9 @@ from ganlab.track.jsonl import read_jsonl
 RUNNING_WITHIN_S = 600          # no summary.json and a metrics line this recent: still running
 IGNORED_KEYS = ("progress", "resume", "hardware.", "logger.", "train.log_every", "train.sample_every",
                 "train.ckpt_every")
-METRICS = ("fid", "is_mean", "kid", "precision", "recall", "density", "coverage", "class_acc", "class_recall", "mem_fraction")
-LOWER_IS_BETTER = ("fid", "kid", "mem_fraction")
+METRICS = ("fid", "is_mean", "kid", "precision", "recall", "density", "coverage", "class_acc", "class_recall", "mem_fraction",
+           "fid_train")
+LOWER_IS_BETTER = ("fid", "kid", "mem_fraction", "fid_train")
 
 
 @dataclass
