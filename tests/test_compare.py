@@ -151,6 +151,18 @@ def test_partial_runs_are_listed_with_what_they_have(sweep, tmp_path):
     compare.main([str(broken), str(sweep / "1")])
 
 
+def test_a_run_resumed_past_its_summary_is_running_not_finished(sweep, tmp_path):
+    """A longer run resumed in the same directory keeps the first segment's summary.json until it ends."""
+    import shutil
+    resumed = tmp_path / "resumed"
+    shutil.copytree(sweep / "0", resumed)
+    assert load_run(resumed).status == "finished"
+    with open(resumed / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"step": 3, "kimg": 0.024, "time": 2.0}) + "\n")
+    run = load_run(resumed)
+    assert run.status == "running" and run.values["step"] == 3
+
+
 def test_wandb_offline_run_lives_in_the_run_directory_and_holds_the_logged_keys(tmp_path):
     from conftest import run
     run(tmp_path, ["logger=wandb", "logger.wandb.mode=offline", "train.steps=2"])

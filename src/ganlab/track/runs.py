@@ -169,6 +169,8 @@ def load_run(path: Path, protocol: str | None = None) -> Run:
     run.metrics, bad_m = read_jsonl(path / "metrics.jsonl")
     evals, bad_e = read_jsonl(path / "eval.jsonl")
     info = read_summary(path)
+    if info and run.metrics and isinstance(info.get("step"), int) and (run.metrics[-1].get("step") or 0) > info["step"]:
+        info = None   # resumed past the summary of an earlier segment: that summary is not this run's end
     evals = final_evaluation(run, evals, info)
     run.evals = select_protocol(run, evals, protocol)
     run.skipped_lines = bad_m + bad_e
