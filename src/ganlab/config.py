@@ -19,7 +19,7 @@ from ganlab.train.settings import TrainSettings
 
 # Keys whose change makes a checkpoint unusable for resuming (others, e.g. train.steps, may change).
 RESUME_KEYS = ("seed", "model", "dataset", "loss", "regularizer", "optimizer", "scheduler",
-               "train.batch_size", "train.n_critic", "train.accum_d", "train.accum_g", "train.ema")
+               "train.batch_size", "train.n_critic", "train.accum_d", "train.accum_g", "train.ema", "train.label_prior")
 
 
 @dataclass
@@ -55,6 +55,7 @@ class EvalSchema:
     g_batch_size: int = MISSING
     g_standing_passes: int = MISSING
     truncation: Optional[float] = MISSING   # psi: resample |z| > psi
+    label_prior: str = MISSING           # uniform | data: a conditional G's labels (data/base.py label_prior)
     fid_ci: float = MISSING              # bootstrap interval level (0 = none)
     fid_ci_resamples: int = MISSING
     kid_subset_size: int = MISSING

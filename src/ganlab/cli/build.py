@@ -20,6 +20,7 @@ import ganlab.track.tensorboard  # noqa: F401  (registers loggers)
 import ganlab.track.wandb  # noqa: F401
 from ganlab import CONF_DIR
 from ganlab.config import RESUME_KEYS, EvalSchema, settings_of, split_name
+from ganlab.data.base import label_prior
 from ganlab.data.stream import batches_for
 from ganlab.data.subsets import FRACTION_KEYS, take_fraction
 from ganlab.errors import ConfigError
@@ -128,10 +129,12 @@ def resolve_extractors(ev, dataset_name: str) -> tuple[str, str]:
     return fid, pr
 
 
-def build_sampler(ev: EvalSchema, device):
-    """How G is sampled for evaluation, grids and ganlab-sample: the run's eval.g_mode and batch."""
+def build_sampler(ev: EvalSchema, device, data=None):
+    """How G is sampled for evaluation, grids and ganlab-sample: the run's eval.g_mode and batch, and its labels'
+    prior (eval.label_prior=data: `data`'s class frequencies)."""
     from ganlab.metrics.sampling import GSampler
-    return GSampler(ev.g_mode, ev.g_batch_size, ev.g_standing_passes, ev.truncation, device)
+    return GSampler(ev.g_mode, ev.g_batch_size, ev.g_standing_passes, ev.truncation, device,
+                    label_prior(data, ev.label_prior))
 
 
 def build_evaluator(cfg: DictConfig, ev: EvalSchema, data, device, **kw):
@@ -207,7 +210,7 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Trainer:
                           **loader)
     if top.debug.overfit:
         batches = OneBatch(batches)
-    sampler = build_sampler(s.eval, hw.device)
+    sampler = build_sampler(s.eval, hw.device, data)
     evaluator, eval_every = evaluator_from(s.dataset, s.eval, data, hw.device, ema=settings.ema.enabled,
                                            sampler=sampler, run_dir=run_dir, ranks=dist)
     run = RunOptions(run_dir, loggers=build_loggers(s.loggers, s.resolved, run_dir) if dist.main else [],

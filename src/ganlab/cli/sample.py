@@ -90,10 +90,11 @@ def main(argv: list[str] | None = None) -> None:
     if a.n < 1:
         p.error(f"--n must be positive, got {a.n}")
     with user_input():
-        cfg, _, g, _, _, _, _, hw = load_models(a.path, a.device, need_data=False)
-        sampler = build_sampler(eval_settings(cfg), hw.device)
+        cfg, data, g, _, _, _, _, hw = load_models(a.path, a.device, need_data=False)
+        sampler = build_sampler(eval_settings(cfg), hw.device, data)
     if a.truncation is not None:
-        sampler = type(sampler)(sampler.mode, sampler.batch_size, sampler.standing_passes, a.truncation, hw.device)
+        sampler = type(sampler)(sampler.mode, sampler.batch_size, sampler.standing_passes, a.truncation, hw.device,
+                                sampler.class_weights)
     classes = g.num_classes
     a.out.mkdir(parents=True, exist_ok=True)
     if a.interpolate is not None:

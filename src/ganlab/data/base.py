@@ -51,6 +51,22 @@ class ImageSet:
         return ImageSet(images, labels, self.num_classes, name)
 
 
+LABEL_PRIORS = ("uniform", "data")
+
+
+def label_prior(data, prior: str) -> torch.Tensor | None:
+    """The class weights a conditional G's labels are drawn with (train.label_prior, eval.label_prior): None for
+    uniform, or each class's share of `data`'s images for data (a class-imbalanced set, e.g. the sprites)."""
+    if prior not in LABEL_PRIORS:
+        raise ValueError(f"unknown label_prior '{prior}'; available: {', '.join(LABEL_PRIORS)}")
+    if prior == "uniform":
+        return None
+    if data is None or getattr(data, "labels", None) is None or not data.num_classes:
+        raise ValueError(f"label_prior=data needs a labelled data set's class frequencies; {getattr(data, 'name', data)} "
+                         "has none (use label_prior=uniform)")
+    return torch.bincount(data.labels.cpu(), minlength=data.num_classes).double() / len(data.labels)
+
+
 def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
     """Resize uint8 (N, C, H, W) to size x size (antialiased bilinear), staying uint8."""
     if images.shape[-1] == size and images.shape[-2] == size:

@@ -42,7 +42,8 @@ def truncated_normal(n: int, dim: int, psi: float | None, gen: torch.Generator) 
 
 class GSampler:
     def __init__(self, mode: str = "batch", batch_size: int = 50, standing_passes: int = 100,
-                 truncation: float | None = None, device="cpu"):
+                 truncation: float | None = None, device="cpu", class_weights: torch.Tensor | None = None):
+        """class_weights: draw a conditional G's labels in these proportions (eval.label_prior=data), not uniformly."""
         if mode not in G_MODES:
             raise ValueError(f"unknown eval.g_mode '{mode}'; available: {', '.join(G_MODES)}")
         if batch_size < 1:
@@ -54,12 +55,14 @@ class GSampler:
         if truncation is not None and truncation <= 0:
             raise ValueError(f"truncation (eval.truncation / --truncation) must be positive, got {truncation}")
         self.mode, self.batch_size, self.standing_passes = mode, batch_size, standing_passes
-        self.truncation, self.device = truncation, torch.device(device)
+        self.truncation, self.device, self.class_weights = truncation, torch.device(device), class_weights
 
     def protocol(self) -> dict:
         out = {"g_mode": self.mode, "g_batch_size": self.batch_size, "truncation": self.truncation}
         if self.mode == "standing":
             out["g_standing_passes"] = self.standing_passes
+        if self.class_weights is not None:   # only then, so that every earlier protocol keeps its hash
+            out["label_prior"] = "data"
         return out
 
     @contextlib.contextmanager
@@ -93,8 +96,7 @@ class GSampler:
         classes = getattr(g, "num_classes", 0)
         for _ in range(self.standing_passes):
             z = truncated_normal(self.batch_size, g.z_dim, self.truncation, gen).to(self.device)
-            y = torch.randint(classes, (self.batch_size,), generator=gen).to(self.device) if classes else None
-            g(z, y)
+            g(z, self.labels(self.batch_size, classes, gen, balanced=False))
 
     @torch.no_grad()
     def images(self, g: nn.Module, z: torch.Tensor, y: torch.Tensor | None = None, autocast=None) -> torch.Tensor:
@@ -119,9 +121,25 @@ class GSampler:
         return z, torch.arange(classes).repeat_interleave(per_row) if classes else None
 
     def noise(self, n: int, g: nn.Module, seed: int, balanced: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """n latent vectors (CPU, seeded, truncated when set) and class-balanced labels (or None)."""
+        """n latent vectors (CPU, seeded, truncated when set) and labels in exact proportions (or None)."""
         gen = torch.Generator().manual_seed(seed)
         z = truncated_normal(n, g.z_dim, self.truncation, gen)
-        classes = getattr(g, "num_classes", 0)
-        y = (torch.arange(n) % classes if balanced else torch.randint(classes, (n,), generator=gen)) if classes else None
-        return z, y
+        y = self.labels(n, getattr(g, "num_classes", 0), gen, balanced)
+        return z, (y.cpu() if y is not None else None)
+
+    def labels(self, n: int, classes: int, gen: torch.Generator, balanced: bool) -> torch.Tensor | None:
+        """n labels (on the device) in exact proportions when `balanced` (each class n/classes times, or n times its
+        weight, largest remainders first, in a seeded order), else drawn at random; uniform unless class_weights."""
+        if not classes:
+            return None
+        w = self.class_weights
+        if w is None:
+            y = torch.arange(n) % classes if balanced else torch.randint(classes, (n,), generator=gen)
+        elif balanced:
+            share = w * n
+            counts = share.floor().long()
+            counts[torch.argsort(share - counts, descending=True)[: n - int(counts.sum())]] += 1
+            y = torch.repeat_interleave(torch.arange(classes), counts)[torch.randperm(n, generator=gen)]
+        else:
+            y = torch.multinomial(w, n, replacement=True, generator=gen)
+        return y.to(self.device)

@@ -32,11 +32,16 @@ class DOut:
     features: torch.Tensor | None = None
 
 
-def sample_prior(batch: int, z_dim: int, num_classes: int, device, generator: torch.Generator | None = None):
-    """z ~ N(0, I) of shape (B, z_dim); y uniform over classes (B,) or None when unconditional."""
+def sample_prior(batch: int, z_dim: int, num_classes: int, device, generator: torch.Generator | None = None,
+                 class_weights: torch.Tensor | None = None):
+    """z ~ N(0, I) of shape (B, z_dim); y (B,) uniform over classes, or drawn in proportion to `class_weights`
+    (train.label_prior=data: the training set's class frequencies), or None when unconditional."""
     z = torch.randn(batch, z_dim, device=device, generator=generator)
-    y = torch.randint(num_classes, (batch,), device=device, generator=generator) if num_classes else None
-    return z, y
+    if not num_classes:
+        return z, None
+    if class_weights is None:
+        return z, torch.randint(num_classes, (batch,), device=device, generator=generator)
+    return z, torch.multinomial(class_weights.to(device), batch, replacement=True, generator=generator)
 
 
 class Discriminator(Protocol):

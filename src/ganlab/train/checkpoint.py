@@ -92,9 +92,14 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+# Keys ganlab added after checkpoints existed, with the value that computes what runs without the key computed:
+# a checkpoint without the key resumes under that value.
+ADDED_KEYS = {"train.label_prior": "uniform"}
+
+
 def config_diff(old: dict, new: dict, keys: list[str]) -> list[str]:
     """Lines `key: old -> new` for the keys (prefixes) under `keys` that differ."""
-    a, b = flatten(old), flatten(new)
+    a, b = {**ADDED_KEYS, **flatten(old)}, flatten(new)
     lines = []
     for k in sorted(set(a) | set(b)):
         if any(k == p or k.startswith(p + ".") for p in keys) and a.get(k, "<absent>") != b.get(k, "<absent>"):

@@ -30,6 +30,7 @@ class TrainSettings:
     ckpt_every: int
     samples_per_class: int          # fixed-noise grid: rows = classes (or 8x8 unconditional)
     freeze_d: int                   # FreezeD: D's first K blocks keep their (init_from) weights
+    label_prior: str                # the fake labels' prior: uniform | data (data/base.py label_prior)
 
     def validate(self) -> None:
         for key in ("steps", "batch_size", "n_critic", "accum_d", "accum_g", "log_every",

@@ -5,8 +5,7 @@
     G step:    out_f = D(augment(G(z, y))); loss = loss.g(out_f) + sum(reg.g_terms(ctx))
     then EMA(G), schedules, regularizer updates; every k steps log, sample, evaluate, checkpoint.
 
-What a run writes besides checkpoints: train/outputs.py; what a checkpoint holds and how it resumes: train/state.py.
-"""
+What a run writes besides checkpoints: train/outputs.py; what a checkpoint holds and how it resumes: train/state.py."""
 from __future__ import annotations
 
 import time
@@ -17,7 +16,7 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from ganlab.data.base import DeviceBatches
+from ganlab.data.base import DeviceBatches, label_prior
 from ganlab.data.stream import LoaderBatches
 from ganlab.errors import Fault
 from ganlab.losses import AdversarialLoss
@@ -83,6 +82,7 @@ class Trainer:
         self.timer = Timer()   # this process's seconds per part (summary.json time_s); diagnostics only
         self._watch: list[tuple[int, str, torch.Tensor]] = []   # loss terms awaiting a finiteness check
         self.num_classes = getattr(g, "num_classes", 0)
+        self.class_weights = label_prior(self.data.data, settings.label_prior) if self.num_classes else None   # fake labels
         self.grid = SampleGrid(sampler or GSampler(device=hardware.device), g, settings.samples_per_class)
         self.console = Console(self.run_dir, enabled=self.dist.main and run.progress)   # what the user reads
         self.evals = Evaluations(run.evaluator, run.eval_every, hardware.device, self.console)
@@ -121,7 +121,7 @@ class Trainer:
             return (self.g_fn if g is None else g)(z, y).float()   # not `g or`: a compiled module has no bool()
 
     def _fake(self, batch: int, g=None):
-        z, y = sample_prior(batch, self.g.z_dim, self.num_classes, self.hw.device)
+        z, y = sample_prior(batch, self.g.z_dim, self.num_classes, self.hw.device, class_weights=self.class_weights)
         return self.run_g(z, y, g), z, y
 
     def _sum_terms(self, phase: str, adv: torch.Tensor, stats: dict, terms: dict) -> torch.Tensor:
