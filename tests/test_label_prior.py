@@ -90,3 +90,15 @@ def test_a_run_with_the_data_prior_trains_and_records_it(tmp_path):
     _, d = run(tmp_path, over)
     last = json.loads((d / "eval.jsonl").read_text().splitlines()[-1])
     assert last["protocol"]["label_prior"] == "data" and last["fid"] > 0
+
+
+def test_a_checkpoint_is_rescored_under_the_data_prior(tmp_path, capsys):
+    """ganlab-evaluate RUN --set eval.label_prior=data: the same G, its labels in the data's proportions."""
+    from ganlab.cli import evaluate as evaluate_cli
+    over = ["eval=default", "eval.every=2", "eval.num_samples=40", "eval.fid_ci=0", "eval.metrics=[fid]", "train.steps=2"]
+    _, d = run(tmp_path, over)
+    from test_evaluation import save_config
+    save_config(d, over)
+    capsys.readouterr()
+    evaluate_cli.main([str(d), "--device", "cpu", "--no-append", "--set", "eval.label_prior=data"])
+    assert json.loads(capsys.readouterr().out)["protocol"]["label_prior"] == "data"

@@ -166,7 +166,7 @@ def evaluator_from(dataset: tuple[str, dict], ev: EvalSchema, data, device, *, e
     protocol = {"reference": f"{name}:{ev.reference}", "ema": ema}
     data_key = json.dumps({"name": dataset[0], **dataset[1]}, sort_keys=True)
     evaluator = Evaluator(ext, reference, Scoring.of(ev, metrics=list(ev.metrics)),
-                          sampler=sampler or build_sampler(ev, device), pr_extractor=pr_ext, device=device,
+                          sampler=sampler or build_sampler(ev, device, data), pr_extractor=pr_ext, device=device,
                           protocol=protocol, cache_key=data_key + ev.reference,
                           train_set=data if reference is not data else None, train_cache_key=data_key + "train",
                           score_train_set=whole is not data,
