@@ -54,7 +54,7 @@ class ImageSet:
 LABEL_PRIORS = ("uniform", "data")
 
 
-def label_prior(data, prior: str) -> torch.Tensor | None:
+def label_prior(data, prior: str, device="cpu") -> torch.Tensor | None:
     """The class weights a conditional G's labels are drawn with (train.label_prior, eval.label_prior): None for
     uniform, or each class's share of `data`'s images for data (a class-imbalanced set, e.g. the sprites)."""
     if prior not in LABEL_PRIORS:
@@ -64,7 +64,7 @@ def label_prior(data, prior: str) -> torch.Tensor | None:
     if data is None or getattr(data, "labels", None) is None or not data.num_classes:
         raise ValueError(f"label_prior=data needs a labelled data set's class frequencies; {getattr(data, 'name', data)} "
                          "has none (use label_prior=uniform)")
-    return torch.bincount(data.labels.cpu(), minlength=data.num_classes).double() / len(data.labels)
+    return (torch.bincount(data.labels.cpu(), minlength=data.num_classes).double() / len(data.labels)).to(device)
 
 
 def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:

@@ -82,7 +82,7 @@ class Trainer:
         self.timer = Timer()   # this process's seconds per part (summary.json time_s); diagnostics only
         self._watch: list[tuple[int, str, torch.Tensor]] = []   # loss terms awaiting a finiteness check
         self.num_classes = getattr(g, "num_classes", 0)
-        self.class_weights = label_prior(self.data.data, settings.label_prior) if self.num_classes else None   # fake labels
+        self.class_weights = label_prior(self.data.data, settings.label_prior, hardware.device) if self.num_classes else None
         self.grid = SampleGrid(sampler or GSampler(device=hardware.device), g, settings.samples_per_class)
         self.console = Console(self.run_dir, enabled=self.dist.main and run.progress)   # what the user reads
         self.evals = Evaluations(run.evaluator, run.eval_every, hardware.device, self.console)

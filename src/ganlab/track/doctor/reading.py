@@ -95,18 +95,23 @@ def last_eval(run: Run, key: str) -> tuple[int, float] | None:
     return points[-1] if points else None
 
 
+def _last_scored(run: Run) -> dict | None:
+    return next((e for e in reversed(run.evals) if number(e.get("fid")) is not None and number(e.get("fid_floor"))), None)
+
+
 def floor_ratio(run: Run) -> float | None:
     """The last FID over the lowest FID the run could be expected to reach: the real-vs-real floor, or, on a
     fraction of the data, the FID of its training images themselves (fid_train) where that is higher."""
-    rows = [e for e in run.evals if number(e.get("fid")) is not None and number(e.get("fid_floor"))]
-    return number(rows[-1]["fid"]) / max(number(rows[-1]["fid_floor"]), number(rows[-1].get("fid_train")) or 0) if rows else None
+    row = _last_scored(run)
+    return number(row["fid"]) / max(number(row["fid_floor"]), number(row.get("fid_train")) or 0) if row else None
 
 
 def floor_name(run: Run) -> str:
     """What floor_ratio divides by, in words."""
-    row = next((e for e in reversed(run.evals) if number(e.get("fid")) is not None and number(e.get("fid_floor"))), {})
-    train = number(row.get("fid_train")) or 0
-    return f"what its {row.get('fid_train_n', 0):,} training images score" if train > number(row.get("fid_floor")) else "its floor"
+    row = _last_scored(run) or {}
+    if (number(row.get("fid_train")) or 0) > (number(row.get("fid_floor")) or 0):
+        return f"what its {row.get('fid_train_n', 0):,} training images score"
+    return "its floor"
 
 
 def scaled(value: float, factor: float) -> str:
