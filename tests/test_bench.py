@@ -37,7 +37,17 @@ def test_a_row_has_final_and_best_fid_against_the_floor_and_the_bar(tmp_path):
     assert row("b", tmp_path / "b", 361.0, 0)["status"] == "misses"                  # over 6 minutes
     assert row("c", tmp_path / "c", 10.0, 1)["status"].startswith("failed (exit 1")
     text = table([row("b", tmp_path / "b", 300.0, 0), row("c", tmp_path / "c", 10.0, 1)])
-    assert "| b | 5.0 | 5 | 85.0 | 85.0 | 30.0 | 2.83 | 5.00 | 0.500 | 0.400 | - | - | meets |" in text and "failed" in text
+    assert "| b | 5.0 | 5 | - | - | 85.0 | 85.0 | 30.0 | 2.83 | 5.00 | 0.500 | 0.400 | - | - | meets |" in text and "failed" in text
+
+
+def test_a_row_reports_the_images_seen_and_the_training_rate_of_its_run(tmp_path):
+    fake_run(tmp_path / "a", [95.0])
+    (tmp_path / "a" / "metrics.jsonl").write_text(json.dumps({"step": 5, "kimg": 96.0}) + "\n")
+    (tmp_path / "a" / "summary.json").write_text(json.dumps({"status": "finished", "step": 5,
+                                                             "time_s": {"train": 200.0, "eval": 30.0}}))
+    r = row("a", tmp_path / "a", 300.0, 0)
+    assert r["kimg"] == 96.0 and r["img_s"] == pytest.approx(480.0)                # training time only, not evaluation
+    assert "| a | 5.0 | 5 | 96 | 480 | 95.0 |" in table([r])
 
 
 def test_the_bar_scales_minutes_by_the_yardstick_and_asks_conditional_presets_for_the_right_class(tmp_path):

@@ -1,6 +1,7 @@
 """ganlab-bench recipes: train a suite of presets from scratch, one after the other, and print one table:
-preset, wall minutes (start-up, training and evaluation), final and best FID, the protocol's real-vs-real
-floor, FID/floor, IS, precision and recall. Each preset's final sample grid is copied to --grids, and each
+preset, wall minutes (start-up, training and evaluation), steps, kimg and the training's real images per
+second on this machine, final and best FID, the protocol's real-vs-real floor, FID/floor, IS, precision and
+recall. Each preset's final sample grid is copied to --grids, and each
 suite's grids are drawn on one sheet, so the suite can be looked at as well as read.
 
 Two suites: `digits`, every preset on the embedded digits (the default), and `sprites`, the *_sprites presets
@@ -92,7 +93,9 @@ def row(preset: str, run_dir: Path, seconds: float, code: int, yardstick: float 
     if code or not scored:
         return {"preset": preset, "minutes": minutes, "status": f"failed (exit {code}, see {run_dir}.log)"}
     v = run.values
-    r = {"preset": preset, "minutes": minutes, "steps": scored[-1]["step"], "fid": v["fid_final"],
+    kimg, train_s = v.get("kimg"), v.get("time_train")
+    r = {"preset": preset, "minutes": minutes, "steps": scored[-1]["step"], "kimg": kimg,
+         "img_s": 1000 * kimg / train_s if kimg and train_s else None, "fid": v["fid_final"],
          "best_fid": v["fid_best"], "floor": scored[-1]["fid_floor"], "is": v.get("is_mean_final"),
          "precision": v.get("precision_final"), "recall": v.get("recall_final"),
          "class_acc": v.get("class_acc_final"), "class_recall": v.get("class_recall_final")}
@@ -133,18 +136,19 @@ def montage(grids: dict[str, Path], path: Path, width: int = 320, per_row: int =
 
 
 def table(rows: list[dict]) -> str:
-    head = ("| preset | minutes | steps | final FID | best FID | floor | FID/floor | IS | precision | recall "
-            "| class_acc | class_recall | bar |")
+    head = ("| preset | minutes | steps | kimg | img/s | final FID | best FID | floor | FID/floor | IS | precision "
+            "| recall | class_acc | class_recall | bar |")
     out = [head, "|---" * head.count(" | ") + "|---|"]
 
-    def opt(v) -> str:
-        return "-" if v is None else f"{v:.3f}"
+    def opt(v, fmt: str = ".3f") -> str:
+        return "-" if v is None else format(v, fmt)
     for r in rows:
         if "fid" not in r:
             minutes = "-" if r["minutes"] is None else f"{r['minutes']:.1f}"
-            out.append(f"| {r['preset']} | {minutes} |" + " |" * 10 + f" {r['status']} |")
+            out.append(f"| {r['preset']} | {minutes} |" + " |" * 12 + f" {r['status']} |")
             continue
-        out.append(f"| {r['preset']} | {r['minutes']:.1f} | {r['steps']} | {r['fid']:.1f} | {r['best_fid']:.1f} | "
+        out.append(f"| {r['preset']} | {r['minutes']:.1f} | {r['steps']} | {opt(r.get('kimg'), '.0f')} | "
+                   f"{opt(r.get('img_s'), '.0f')} | {r['fid']:.1f} | {r['best_fid']:.1f} | "
                    f"{r['floor']:.1f} | {r['ratio']:.2f} | {r['is']:.2f} | {r['precision']:.3f} | {r['recall']:.3f} | "
                    f"{opt(r['class_acc'])} | {opt(r['class_recall'])} | {r['status']} |")
     return "\n".join(out)
