@@ -1,8 +1,8 @@
 """ganlab-bench recipes: train a suite of presets from scratch, one after the other, and print one table:
 preset, wall minutes (start-up, training and evaluation), steps, kimg and the training's real images per
 second on this machine, final and best FID, the protocol's real-vs-real floor, FID/floor, IS, precision and
-recall. Each preset's final sample grid is copied to --grids, and each
-suite's grids are drawn on one sheet, so the suite can be looked at as well as read.
+recall. Each preset's final sample grid is copied to --grids, and each suite's grids are drawn on one sheet,
+so the suite can be looked at as well as read.
 
 Two suites: `digits`, every preset on the embedded digits (the default), and `sprites`, the *_sprites presets
 on the prepared RGB sprite folder (skipped with one line when the folder is missing). --recipes takes suite
