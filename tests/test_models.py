@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 from ganlab import CONF_DIR
 from ganlab.cli.build import model_pair
 from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
-from ganlab.models.layers import SelfAttention, has_spectral_norm
+from ganlab.models.layers import ConditionalBatchNorm2d, SelfAttention, has_spectral_norm
 from ganlab.registry import MODELS
 
 
@@ -36,6 +36,22 @@ def test_conditioning_changes_the_output():
     assert not torch.allclose(a, b)
     x = torch.randn(2, 1, 16, 16)
     assert not torch.allclose(d(x, torch.tensor([0, 0])).logits, d(x, torch.tensor([5, 5])).logits)
+
+
+def test_dcgan_class_norm_puts_the_label_in_every_batch_norm_and_not_at_the_input():
+    g, _ = model_pair("dcgan", image_size=16, channels=1, num_classes=10, conditional=True, g_width=8, d_width=8,
+                      g_norm="class")
+    assert g.net[0].in_channels == 100                       # z alone at G's input
+    cbns = [m for m in g.net if isinstance(m, ConditionalBatchNorm2d)]
+    assert len(cbns) == 2 and not any(isinstance(m, torch.nn.BatchNorm2d) for m in g.net)
+    g.eval()
+    z = torch.randn(2, 100)
+    assert not torch.allclose(g(z, torch.tensor([0, 0])), g(z, torch.tensor([3, 3])))
+    for m in cbns:                                           # the label acts through the BNs' gains and biases only
+        torch.nn.init.zeros_(m.gain.weight), torch.nn.init.zeros_(m.bias.weight)
+    assert torch.equal(g(z, torch.tensor([0, 0])), g(z, torch.tensor([3, 3])))
+    with pytest.raises(ValueError, match="g_norm=class needs a class-conditional model"):
+        model_pair("dcgan", image_size=16, channels=1, g_norm="class")
 
 
 def test_spectral_norm_on_d_when_asked():

@@ -33,7 +33,7 @@ def test_no_image_depends_on_the_rest_of_its_batch_and_the_reference_is_checkpoi
     other.ref_z.normal_()                                     # a different reference batch ...
     other.load_state_dict(state)                              # ... until the checkpoint's is loaded
     assert torch.equal(other(z, y), g(z, y))
-    with pytest.raises(ValueError, match="unknown g_norm 'layer'; available: batch, virtual"):
+    with pytest.raises(ValueError, match="unknown g_norm 'layer'; available: batch, virtual, class"):
         DCGANGenerator(norm="layer")
 
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from ganlab.models.base import DOut
-from ganlab.models.layers import Projection, init_weights, sn
+from ganlab.models.layers import ConditionalBatchNorm2d, Projection, init_weights, sn
 from ganlab.registry import MODELS
 
 SIZES = (16, 32, 64, 128)
@@ -25,12 +25,13 @@ def _stages(image_size: int) -> int:
     return int(math.log2(image_size)) - 2  # number of stride-2 layers between 4x4 and the image
 
 
-G_NORMS = ("batch", "virtual")
+G_NORMS = ("batch", "virtual", "class")
 REFERENCE_BATCH = 64   # virtual batch norm's reference batch (the paper gives no size)
 
 
 class DCGANGenerator(nn.Module):
-    """norm: batch (DCGAN) or virtual (Salimans et al. 2016's virtual batch norm: every forward first runs a
+    """norm: batch (DCGAN); class (class-conditional batch norm, as the generator of Miyato & Koyama 2018's
+    projection cGAN: the class embedding sets every BN layer's gain and bias, and G's input is z alone); or virtual (Salimans et al. 2016's virtual batch norm: every forward first runs a
     reference batch of REFERENCE_BATCH (z, y), drawn once at construction and kept in buffers, so checkpointed,
     and each image is then normalised with the reference batch's statistics and its own; G costs two forwards)."""
 
@@ -42,9 +43,13 @@ class DCGANGenerator(nn.Module):
         self.z_dim, self.image_size, self.channels, self.num_classes = z_dim, image_size, channels, num_classes
         n = _stages(image_size)
         chans = [width * 2 ** i for i in reversed(range(n))]  # e.g. 32px, width 64: [256, 128, 64]
+        if norm == "class" and not num_classes:
+            raise ValueError("dcgan g_norm=class needs a class-conditional model (conditional: true, labelled data)")
         self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
-        in_dim = z_dim + (embed_dim if num_classes else 0)
-        bn = nn.BatchNorm2d if norm == "batch" else VirtualBatchNorm2d
+        self.cbn = norm == "class"
+        in_dim = z_dim + (embed_dim if num_classes and not self.cbn else 0)
+        bn = {"batch": nn.BatchNorm2d, "virtual": VirtualBatchNorm2d,
+              "class": lambda c: ConditionalBatchNorm2d(c, embed_dim, use_sn=False)}[norm]
         layers: list[nn.Module] = [nn.ConvTranspose2d(in_dim, chans[0], 4, 1, 0, bias=False), bn(chans[0]), nn.ReLU(True)]
         for c_in, c_out in zip(chans[:-1], chans[1:]):
             layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), bn(c_out), nn.ReLU(True)]
@@ -58,6 +63,11 @@ class DCGANGenerator(nn.Module):
         init_weights(self, "normal")
 
     def _net(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        if self.cbn:
+            h, c = z[:, :, None, None], self.embed(y)
+            for m in self.net:
+                h = m(h, c) if isinstance(m, ConditionalBatchNorm2d) else m(h)
+            return h
         if self.embed is not None:
             z = torch.cat([z, self.embed(y)], 1)
         return self.net(z[:, :, None, None])
