@@ -133,7 +133,9 @@ def d_overfitting(run: Run) -> Finding | None:
 
 def d_too_weak(run: Run) -> Finding | None:
     """A D too weak to separate: D(x) about 0.6 and D(G(z)) about 0.42 throughout (BigGAN on sprites, ch 16, SN),
-    while G stays far from the data."""
+    while G stays far from the data. More D steps per G step come first: on the sprites BigGAN they were the one
+    change that kept D above chance, where twice D's width or 4x its rate did not (experiments/README.md, "Why the
+    BigGAN's D is at chance")."""
     if config(run, "loss.name") == "wasserstein":
         return None
     dx, dg = dict(series(run.metrics, "D(x)")), dict(series(run.metrics, "D(G(z))/d_step"))
@@ -148,12 +150,11 @@ def d_too_weak(run: Run) -> Finding | None:
     if (gap >= limit("weak.gap") or real_score < 0.5 or ratio is None or ratio < limit("weak.fid_ratio")
             or (acc and acc[1] >= limit("weak.d_acc"))):   # D(x) under 0.5 is d_rejects_reals' finding
         return None
-    tries = []
+    tries = [f"train.n_critic={config(run, 'train.n_critic', 1) + 1}  (more D steps per G step)"]
     for key in ("model.d_width", "model.ch"):
         if isinstance(config(run, key), int):
             tries.append(f"{key}={2 * config(run, key)}  (a wider D)")
             break
-    tries.append(f"train.n_critic={config(run, 'train.n_critic', 1) + 1}  (more D steps per G step)")
     lr, g_lr = config(run, "optimizer.d.lr"), config(run, "optimizer.g.lr")
     if isinstance(lr, (int, float)) and isinstance(g_lr, (int, float)) and lr < g_lr / 4:
         tries.insert(0, f"optimizer.d.lr={g_lr:.3g}  (D learns at {lr:.3g}, G at {g_lr:.3g})")
