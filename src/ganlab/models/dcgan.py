@@ -31,9 +31,10 @@ REFERENCE_BATCH = 64   # virtual batch norm's reference batch (the paper gives n
 
 class DCGANGenerator(nn.Module):
     """norm: batch (DCGAN); class (class-conditional batch norm, as the generator of Miyato & Koyama 2018's
-    projection cGAN: the class embedding sets every BN layer's gain and bias, and G's input is z alone); or virtual (Salimans et al. 2016's virtual batch norm: every forward first runs a
-    reference batch of REFERENCE_BATCH (z, y), drawn once at construction and kept in buffers, so checkpointed,
-    and each image is then normalised with the reference batch's statistics and its own; G costs two forwards)."""
+    projection cGAN: the class embedding sets every BN layer's gain and bias, and G's input is z alone); or virtual
+    (Salimans et al. 2016's virtual batch norm: every forward first runs a reference batch of REFERENCE_BATCH (z, y),
+    drawn once at construction and kept in buffers, so checkpointed, and each image is then normalised with the
+    reference batch's statistics and its own; G costs two forwards)."""
 
     def __init__(self, z_dim: int = 100, image_size: int = 32, channels: int = 3, width: int = 64,
                  num_classes: int = 0, embed_dim: int = 32, norm: str = "batch"):
