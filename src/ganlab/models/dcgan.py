@@ -47,8 +47,7 @@ class DCGANGenerator(nn.Module):
         if norm == "class" and not num_classes:
             raise ValueError("dcgan g_norm=class needs a class-conditional model (conditional: true, labelled data)")
         self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
-        self.cbn = norm == "class"
-        in_dim = z_dim + (embed_dim if num_classes and not self.cbn else 0)
+        in_dim = z_dim + (embed_dim if num_classes and norm != "class" else 0)
         bn = {"batch": nn.BatchNorm2d, "virtual": VirtualBatchNorm2d,
               "class": lambda c: ConditionalBatchNorm2d(c, embed_dim, use_sn=False)}[norm]
         layers: list[nn.Module] = [nn.ConvTranspose2d(in_dim, chans[0], 4, 1, 0, bias=False), bn(chans[0]), nn.ReLU(True)]
@@ -64,14 +63,13 @@ class DCGANGenerator(nn.Module):
         init_weights(self, "normal")
 
     def _net(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        if self.cbn:
-            h, c = z[:, :, None, None], self.embed(y)
-            for m in self.net:
-                h = m(h, c) if isinstance(m, ConditionalBatchNorm2d) else m(h)
-            return h
-        if self.embed is not None:
-            z = torch.cat([z, self.embed(y)], 1)
-        return self.net(z[:, :, None, None])
+        c = self.embed(y) if self.embed is not None else None
+        if c is not None and self.net[0].in_channels > self.z_dim:   # the label at G's input (not g_norm=class)
+            z = torch.cat([z, c], 1)
+        h = z[:, :, None, None]
+        for m in self.net:
+            h = m(h, c) if isinstance(m, ConditionalBatchNorm2d) else m(h)
+        return h
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # -> (B, C, H, W)
         if not self.virtual:
