@@ -27,10 +27,11 @@ LIMITS: dict[str, Limit] = {
     "overfit.sign_high": Limit(0.80, "or late E[sign D(real)] at 0.80 or more: D separates almost every real. Without "
                                      "augmentation the low-data DCGAN arms sat at 0.81-0.94; with DiffAugment at "
                                      "0.38-0.46"),
-    "overfit.best_ratio": Limit(10.0, "and the best FID within 10x its floor: the runs seen overfitting had their best "
-                                      "at 2.1x (biggan_digits) and 4.6x (the default DCGAN on 5% of digits); a run "
-                                      "whose best is 100x its floor (LeCam at 0.3 on 5%: 4,612) has learned nothing "
-                                      "to lose"),
+    "overfit.best_ratio": Limit(50.0, "and the best FID within 50x its floor: the runs seen overfitting had their best "
+                                      "at 2.1x (biggan_digits), 4.6x (the default DCGAN on 5% of digits) and 21-28x "
+                                      "(dcgan_sprites on 10% of the sprites, domain FID, class_recall 0.36-0.41 there "
+                                      "and 0 by 256 kimg); a run whose best is 122x its floor (LeCam at 0.3 on 5%: "
+                                      "4,612) has learned nothing to lose"),
     # collapse_in_class: the right class, one image per class
     "collapse.recall": Limit(0.20, "class_recall at 0.20 or less: the collapsed BigGAN runs measured 0.01-0.14, every "
                                    "run that kept its styles 0.32-0.74 (the default DCGAN 0.38-0.48)"),
@@ -40,6 +41,9 @@ LIMITS: dict[str, Limit] = {
     "class.acc": Limit(0.85, "class_acc under 0.85 at the last evaluation: the runs measured as not having learned "
                              "the class sat at 0.29-0.83 (AugSelf at the paper's weights, LeCam at 0.3), every "
                              "preset that did at 0.88-1.00 (the bar asks 0.9)"),
+    "class.fall": Limit(0.10, "class_acc at least 0.10 under its peak at the last evaluation: the class is being "
+                              "lost, not yet learned, so training longer is not suggested (dcgan_sprites on 10% of the "
+                              "sprites without augmentation: 0.65 at 192 kimg -> 0.41 at 256 as D overfits)"),
     # adaptive_p_idle: APA / ADA never engage
     "idle.p": Limit(0.01, "p at 0.01 or less at the end, with E[sign D(real)] below the target late: the "
                           "BigGAN APA arms stayed below 0.001 (target never reached), an engaged controller held "

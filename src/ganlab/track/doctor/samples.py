@@ -65,9 +65,12 @@ def class_not_learned(run: Run) -> Finding | None:
         tries.append("regularizer.lecam.weight=0.1  (LeCam at 0.3 slowed the class: class_acc 0.81 -> 0.96)")
     if "mode_seeking" in regs and config(run, "regularizer.mode_seeking.weight", 0) > 0.1:
         tries.append("regularizer.mode_seeking.weight=0.1  (at MSGAN's 1 the class came slowly: 0.64 at 2,000 steps)")
+    peak = max(series(run.evals, "class_acc"), key=lambda p: p[1])
+    falling = peak[1] - acc[1] >= limit("class.fall")
     total = config(run, "train.steps")
-    if isinstance(total, int):
+    if isinstance(total, int) and not falling:   # a class that is being lost does not come back with length
         tries.append(f"train.steps={2 * total}  (the class may only need longer)")
+    was = f" (it was {fmt(peak[1])} at step {peak[0]:,})" if falling else ""
     return Finding("class_not_learned",
-                   f"class_acc {fmt(acc[1])} at step {acc[0]:,} (the bar is 0.9): most samples are not the class "
+                   f"class_acc {fmt(acc[1])} at step {acc[0]:,}{was} (the bar is 0.9): most samples are not the class "
                    "they were drawn for", {"class_acc": series(run.evals, "class_acc")}, tuple(tries))
