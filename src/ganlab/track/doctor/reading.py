@@ -95,6 +95,15 @@ def last_eval(run: Run, key: str) -> tuple[int, float] | None:
     return points[-1] if points else None
 
 
+def peak_eval(run: Run, key: str) -> tuple[int, float]:
+    """The (step, value) of the evaluation where `key` was highest."""
+    return max(series(run.evals, key), key=lambda p: p[1])
+
+
+def was_at(point: tuple[int, float]) -> str:
+    return f" (it was {fmt(point[1])} at step {point[0]:,})"
+
+
 def _last_scored(run: Run) -> dict | None:
     return next((e for e in reversed(run.evals) if number(e.get("fid")) is not None and number(e.get("fid_floor"))), None)
 

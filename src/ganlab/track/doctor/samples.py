@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from ganlab.track.doctor.finding import Finding
 from ganlab.track.doctor.limits import limit
-from ganlab.track.doctor.reading import config, floor_name, floor_ratio, fmt, last_eval, reg_list, regularizers, series, steps
+from ganlab.track.doctor.reading import (
+    config,
+    floor_name,
+    floor_ratio,
+    fmt,
+    last_eval,
+    peak_eval,
+    reg_list,
+    regularizers,
+    series,
+    steps,
+    was_at,
+)
 from ganlab.track.runs import Run
 
 
@@ -13,8 +25,8 @@ def collapse_in_class(run: Run) -> Finding | None:
     recall, acc = last_eval(run, "class_recall"), last_eval(run, "class_acc")
     if not recall or not acc or recall[1] > limit("collapse.recall") or acc[1] < limit("collapse.acc"):
         return None
-    peak = max(series(run.evals, "class_recall"), key=lambda p: p[1])
-    was = f" (it was {fmt(peak[1])} at step {peak[0]:,})" if peak[1] > recall[1] else ""
+    peak = peak_eval(run, "class_recall")
+    was = was_at(peak) if peak[1] > recall[1] else ""
     tries = [f"{reg_list(run, add='mode_seeking')} regularizer.mode_seeking.weight=0.1  (MSGAN: class_recall 0.03 -> "
              "0.45 on biggan_diffaug_digits)"]
     if "model.minibatch_kernels" in run.config:
@@ -65,12 +77,12 @@ def class_not_learned(run: Run) -> Finding | None:
         tries.append("regularizer.lecam.weight=0.1  (LeCam at 0.3 slowed the class: class_acc 0.81 -> 0.96)")
     if "mode_seeking" in regs and config(run, "regularizer.mode_seeking.weight", 0) > 0.1:
         tries.append("regularizer.mode_seeking.weight=0.1  (at MSGAN's 1 the class came slowly: 0.64 at 2,000 steps)")
-    peak = max(series(run.evals, "class_acc"), key=lambda p: p[1])
+    peak = peak_eval(run, "class_acc")
     falling = peak[1] - acc[1] >= limit("class.fall")
     total = config(run, "train.steps")
     if isinstance(total, int) and not falling:   # a class that is being lost does not come back with length
         tries.append(f"train.steps={2 * total}  (the class may only need longer)")
-    was = f" (it was {fmt(peak[1])} at step {peak[0]:,})" if falling else ""
+    was = was_at(peak) if falling else ""
     return Finding("class_not_learned",
                    f"class_acc {fmt(acc[1])} at step {acc[0]:,}{was} (the bar is 0.9): most samples are not the class "
                    "they were drawn for", {"class_acc": series(run.evals, "class_acc")}, tuple(tries))
