@@ -135,3 +135,21 @@ def test_every_discriminator_lists_its_blocks_input_first(name):
         feats = out.features
         h = h.flatten(1) if name == "dcgan" else torch.relu(h).sum((2, 3))
         assert torch.allclose(h, feats, atol=1e-5)
+
+
+@pytest.mark.parametrize("name, sizes", [("dcgan", dict(g_width=8, d_width=8)),
+                                         ("biggan_deep", dict(ch=4, depth=1, g_attn=0, d_attn=0))])
+def test_d_pool_sums_the_last_map_or_reads_it_position_by_position(name, sizes):
+    torch.manual_seed(0)
+    _, flat = model_pair(name, image_size=32, channels=3, num_classes=5, conditional=True, d_pool="flatten", **sizes)
+    _, summed = model_pair(name, image_size=32, channels=3, num_classes=5, conditional=True, d_pool="sum", **sizes)
+    trunk = {k: v for k, v in flat.state_dict().items() if not k.startswith("head.")}
+    summed.load_state_dict(trunk, strict=False)                  # the same convolutions; only the heads differ
+    flat.eval(), summed.eval()
+    x, y = torch.randn(2, 3, 32, 32), torch.tensor([0, 4])
+    h = flat(x, y).features
+    channels = summed.features_dim
+    assert flat.features_dim == h.shape[1] > channels
+    assert torch.allclose(summed(x, y).features, h.view(2, channels, -1).sum(2), atol=1e-5)
+    with pytest.raises(ValueError, match="d_pool 'mean'"):
+        model_pair(name, image_size=32, channels=3, d_pool="mean", **sizes)

@@ -123,6 +123,7 @@ class DBlock(nn.Module):
 
 
 D_BLOCK_KINDS = ("deep", "wide")
+D_POOL_KINDS = ("sum", "flatten")   # sum: BigGAN's global sum pooling; flatten: the last map read position by position
 
 
 class BigGANDeepDiscriminator(nn.Module):
@@ -133,9 +134,11 @@ class BigGANDeepDiscriminator(nn.Module):
 
     def __init__(self, image_size: int = 32, channels: int = 3, num_classes: int = 0, ch: int = 64,
                  depth: int = 2, attn: int = 16, spectral_norm: bool = True, init: str = "ortho", d_block: str = "deep",
-                 minibatch_kernels: int = 0):
+                 minibatch_kernels: int = 0, pool: str = "sum"):
         super().__init__()
         _arch(image_size, "biggan_deep")
+        if pool not in D_POOL_KINDS:
+            raise ValueError(f"unknown biggan_deep d_pool '{pool}'; available: {', '.join(D_POOL_KINDS)}")
         if d_block not in D_BLOCK_KINDS:
             raise ValueError(f"unknown biggan_deep d_block '{d_block}'; available: {', '.join(D_BLOCK_KINDS)}")
         arch = [m * ch for m in D_ARCH[image_size]]
@@ -150,8 +153,10 @@ class BigGANDeepDiscriminator(nn.Module):
                     for i in range(depth)], c_out, down)                        # changes width and downsamples
                   for c_in, c_out, down in zip(arch[:-1], arch[1:], D_DOWN[image_size])]
         self.blocks = d_blocks(stages, image_size, attn, spectral_norm)
-        self.features_dim = arch[-1]
-        self.head = Projection(arch[-1], num_classes, spectral_norm, minibatch_kernels)
+        self.pool = pool
+        side = image_size // 2 ** sum(D_DOWN[image_size])
+        self.features_dim = arch[-1] * (side * side if pool == "flatten" else 1)
+        self.head = Projection(self.features_dim, num_classes, spectral_norm, minibatch_kernels)
         init_weights(self, init)
 
     def ordered_blocks(self) -> list[nn.Module]:
@@ -160,7 +165,8 @@ class BigGANDeepDiscriminator(nn.Module):
         return [self.stem, *self.blocks]
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
-        h = F.relu(self.blocks(self.stem(x))).sum((2, 3))   # global sum pooling -> (B, C)
+        h = F.relu(self.blocks(self.stem(x)))
+        h = h.sum((2, 3)) if self.pool == "sum" else h.flatten(1)   # global sum pooling -> (B, C), or (B, C*H*W)
         return DOut(logits=self.head(h, y), features=h)
 
 
@@ -168,8 +174,9 @@ class BigGANDeepDiscriminator(nn.Module):
 @MODELS.register("biggan_deep", tiny=dict(ch=4, depth=1, g_attn=0, d_attn=8))
 def biggan_deep(image_size: int, channels: int, num_classes: int = 0, *, conditional: bool, ch: int,
                 z_dim: int, shared_dim: int, depth: int, g_attn: int, d_attn: int,
-                spectral_norm: bool, init: str, g_cond: str, g_block: str, d_block: str, minibatch_kernels: int):
+                spectral_norm: bool, init: str, g_cond: str, g_block: str, d_block: str, minibatch_kernels: int,
+                d_pool: str):
     classes = num_classes if conditional else 0
     g = BigGANDeepGenerator(image_size, channels, classes, ch, z_dim, shared_dim, depth, g_attn, spectral_norm, init, g_cond, g_block)
-    d = BigGANDeepDiscriminator(image_size, channels, classes, ch, depth, d_attn, True, init, d_block, minibatch_kernels)
+    d = BigGANDeepDiscriminator(image_size, channels, classes, ch, depth, d_attn, True, init, d_block, minibatch_kernels, d_pool)
     return g, d

@@ -113,10 +113,12 @@ class VirtualBatchNorm2d(nn.Module):
 
 class DCGANDiscriminator(nn.Module):
     def __init__(self, image_size: int = 32, channels: int = 3, width: int = 64, num_classes: int = 0,
-                 norm: str = "batch", spectral_norm: bool = False, minibatch_kernels: int = 0):
+                 norm: str = "batch", spectral_norm: bool = False, minibatch_kernels: int = 0, pool: str = "flatten"):
         super().__init__()
         if norm not in ("batch", "layer", "none"):
             raise ValueError(f"unknown d_norm '{norm}'; available: batch, layer, none")
+        if pool not in ("flatten", "sum"):
+            raise ValueError(f"unknown d_pool '{pool}'; available: flatten, sum")
         n = _stages(image_size)
         chans = [width * 2 ** i for i in range(n)]  # 32px, width 64: [64, 128, 256]
         layers: list[nn.Module] = []
@@ -131,7 +133,8 @@ class DCGANDiscriminator(nn.Module):
             layers.append(nn.LeakyReLU(0.2, True))
             c_in = c_out
         self.net = nn.Sequential(*layers)
-        self.features_dim = chans[-1] * 16
+        self.pool = pool
+        self.features_dim = chans[-1] * (16 if pool == "flatten" else 1)
         self.head = Projection(self.features_dim, num_classes, spectral_norm, minibatch_kernels)
         init_weights(self, "normal")
 
@@ -146,15 +149,16 @@ class DCGANDiscriminator(nn.Module):
         return [nn.Sequential(*b) for b in blocks]
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
-        h = self.net(x).flatten(1)  # (B, C*4*4); a linear on the flat 4x4 map is DCGAN's 4x4 valid conv
+        h = self.net(x)  # (B, C, 4, 4)
+        h = h.flatten(1) if self.pool == "flatten" else h.sum((2, 3))  # a linear on the flat map is DCGAN's 4x4 valid conv
         return DOut(logits=self.head(h, y), features=h)
 
 
 @MODELS.register("dcgan", tiny=dict(g_width=8, d_width=8))
 def dcgan(image_size: int, channels: int, num_classes: int = 0, *, conditional: bool,
           z_dim: int, g_width: int, d_width: int, d_norm: str,
-          spectral_norm: bool, embed_dim: int, minibatch_kernels: int, g_norm: str):
+          spectral_norm: bool, embed_dim: int, minibatch_kernels: int, g_norm: str, d_pool: str):
     classes = num_classes if conditional else 0
     g = DCGANGenerator(z_dim, image_size, channels, g_width, classes, embed_dim, g_norm)
-    d = DCGANDiscriminator(image_size, channels, d_width, classes, d_norm, spectral_norm, minibatch_kernels)
+    d = DCGANDiscriminator(image_size, channels, d_width, classes, d_norm, spectral_norm, minibatch_kernels, d_pool)
     return g, d
