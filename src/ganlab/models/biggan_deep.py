@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from ganlab.models.base import DOut
 from ganlab.models.biggan import G_ARCH, PlainGBlock, WideDBlock, _arch, d_blocks
-from ganlab.models.layers import ConditionalBatchNorm2d, Projection, SelfAttention, init_weights, sn
+from ganlab.models.layers import D_POOLS, ConditionalBatchNorm2d, Projection, SelfAttention, init_weights, pool_map, sn
 from ganlab.registry import MODELS
 
 # D's channel multipliers of `ch` at each stage boundary, image -> features, and which stages downsample.
@@ -123,7 +123,6 @@ class DBlock(nn.Module):
 
 
 D_BLOCK_KINDS = ("deep", "wide")
-D_POOL_KINDS = ("sum", "flatten")   # sum: BigGAN's global sum pooling; flatten: the last map read position by position
 
 
 class BigGANDeepDiscriminator(nn.Module):
@@ -137,8 +136,8 @@ class BigGANDeepDiscriminator(nn.Module):
                  minibatch_kernels: int = 0, pool: str = "sum"):
         super().__init__()
         _arch(image_size, "biggan_deep")
-        if pool not in D_POOL_KINDS:
-            raise ValueError(f"unknown biggan_deep d_pool '{pool}'; available: {', '.join(D_POOL_KINDS)}")
+        if pool not in D_POOLS:
+            raise ValueError(f"unknown biggan_deep d_pool '{pool}'; available: {', '.join(D_POOLS)}")
         if d_block not in D_BLOCK_KINDS:
             raise ValueError(f"unknown biggan_deep d_block '{d_block}'; available: {', '.join(D_BLOCK_KINDS)}")
         arch = [m * ch for m in D_ARCH[image_size]]
@@ -165,8 +164,7 @@ class BigGANDeepDiscriminator(nn.Module):
         return [self.stem, *self.blocks]
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
-        h = F.relu(self.blocks(self.stem(x)))
-        h = h.sum((2, 3)) if self.pool == "sum" else h.flatten(1)   # global sum pooling -> (B, C), or (B, C*H*W)
+        h = pool_map(F.relu(self.blocks(self.stem(x))), self.pool)   # BigGAN's global sum pooling -> (B, C), or flat
         return DOut(logits=self.head(h, y), features=h)
 
 

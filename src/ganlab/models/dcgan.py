@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from ganlab.models.base import DOut
-from ganlab.models.layers import ConditionalBatchNorm2d, Projection, init_weights, sn
+from ganlab.models.layers import D_POOLS, ConditionalBatchNorm2d, Projection, init_weights, pool_map, sn
 from ganlab.registry import MODELS
 
 SIZES = (16, 32, 64, 128)
@@ -117,8 +117,8 @@ class DCGANDiscriminator(nn.Module):
         super().__init__()
         if norm not in ("batch", "layer", "none"):
             raise ValueError(f"unknown d_norm '{norm}'; available: batch, layer, none")
-        if pool not in ("flatten", "sum"):
-            raise ValueError(f"unknown d_pool '{pool}'; available: flatten, sum")
+        if pool not in D_POOLS:
+            raise ValueError(f"unknown d_pool '{pool}'; available: {', '.join(D_POOLS)}")
         n = _stages(image_size)
         chans = [width * 2 ** i for i in range(n)]  # 32px, width 64: [64, 128, 256]
         layers: list[nn.Module] = []
@@ -149,8 +149,7 @@ class DCGANDiscriminator(nn.Module):
         return [nn.Sequential(*b) for b in blocks]
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
-        h = self.net(x)  # (B, C, 4, 4)
-        h = h.flatten(1) if self.pool == "flatten" else h.sum((2, 3))  # a linear on the flat map is DCGAN's 4x4 valid conv
+        h = pool_map(self.net(x), self.pool)  # flat (B, C*4*4): a linear on it is DCGAN's 4x4 valid conv; or summed (B, C)
         return DOut(logits=self.head(h, y), features=h)
 
 

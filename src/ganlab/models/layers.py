@@ -14,6 +14,15 @@ def sn(module: nn.Module, enabled: bool = True, eps: float = 1e-6) -> nn.Module:
     return spectral_norm(module, eps=eps) if enabled else module
 
 
+D_POOLS = ("sum", "flatten")   # how a D's last map becomes its features: global sum pooling (BigGAN's), or the map
+                               # read position by position (DCGAN's 4x4 valid conv is a linear on the flat map)
+
+
+def pool_map(h: torch.Tensor, pool: str) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C) summed over positions, or (B, C*H*W) flat (each D checks `pool` when it is built)."""
+    return h.sum((2, 3)) if pool == "sum" else h.flatten(1)
+
+
 def unet_levels(image_size: int, name: str) -> int:
     """How many 2x down (and up) steps a U-Net takes from image_size to 4x4; a power of two >= 8 is needed."""
     levels = int(math.log2(image_size)) - 2 if image_size > 0 else 0
