@@ -153,3 +153,13 @@ def test_d_pool_sums_the_last_map_or_reads_it_position_by_position(name, sizes):
     assert torch.allclose(summed(x, y).features, h.view(2, channels, -1).sum(2), atol=1e-5)
     with pytest.raises(ValueError, match="d_pool 'mean'"):
         model_pair(name, image_size=32, channels=3, d_pool="mean", **sizes)
+
+
+def test_a_run_saved_before_a_model_key_existed_still_loads_with_that_keys_default():
+    from types import SimpleNamespace
+
+    from ganlab.cli.build import build_models
+    saved = OmegaConf.create({"model": {**OmegaConf.load(CONF_DIR / "model" / "biggan_deep.yaml"), **MODELS.info("biggan_deep")["tiny"]}})
+    del saved.model["d_pool"]                                   # a key added after this run was saved
+    _, d = build_models(saved, SimpleNamespace(image_size=16, channels=1, num_classes=0))
+    assert d.pool == "sum" and d.features_dim == 4 * 4          # the model as it was: global sum pooling

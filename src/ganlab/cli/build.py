@@ -63,7 +63,10 @@ def data_from(dataset: tuple[str, dict], whole: bool = False):
 
 
 def build_models(cfg: DictConfig, data):
-    return models_from(split_name(cfg.model, "model"), data)
+    """G and D from a run's saved config. A run saved before a model key existed takes that key from
+    conf/model/NAME.yaml, where every new key's default is the behaviour the model had before it."""
+    name, kwargs = split_name(cfg.model, "model")
+    return model_pair(name, data.image_size, data.channels, data.num_classes, **kwargs)
 
 
 def models_from(model: tuple[str, dict], data):
