@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from ganlab.models.base import DOut
 from ganlab.models.biggan import G_ARCH, PlainGBlock, WideDBlock, _arch, d_blocks
-from ganlab.models.layers import D_POOLS, ConditionalBatchNorm2d, Projection, SelfAttention, init_weights, pool_map, sn
+from ganlab.models.layers import ConditionalBatchNorm2d, Projection, SelfAttention, init_weights, pool_map, pool_width, sn
 from ganlab.registry import MODELS
 
 # D's channel multipliers of `ch` at each stage boundary, image -> features, and which stages downsample.
@@ -136,8 +136,6 @@ class BigGANDeepDiscriminator(nn.Module):
                  minibatch_kernels: int = 0, pool: str = "sum"):
         super().__init__()
         _arch(image_size, "biggan_deep")
-        if pool not in D_POOLS:
-            raise ValueError(f"unknown biggan_deep d_pool '{pool}'; available: {', '.join(D_POOLS)}")
         if d_block not in D_BLOCK_KINDS:
             raise ValueError(f"unknown biggan_deep d_block '{d_block}'; available: {', '.join(D_BLOCK_KINDS)}")
         arch = [m * ch for m in D_ARCH[image_size]]
@@ -153,8 +151,7 @@ class BigGANDeepDiscriminator(nn.Module):
                   for c_in, c_out, down in zip(arch[:-1], arch[1:], D_DOWN[image_size])]
         self.blocks = d_blocks(stages, image_size, attn, spectral_norm)
         self.pool = pool
-        side = image_size // 2 ** sum(D_DOWN[image_size])
-        self.features_dim = arch[-1] * (side * side if pool == "flatten" else 1)
+        self.features_dim = pool_width(pool, arch[-1], image_size // 2 ** sum(D_DOWN[image_size]), "biggan_deep")
         self.head = Projection(self.features_dim, num_classes, spectral_norm, minibatch_kernels)
         init_weights(self, init)
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from ganlab.models.base import DOut
-from ganlab.models.layers import D_POOLS, ConditionalBatchNorm2d, Projection, init_weights, pool_map, sn
+from ganlab.models.layers import ConditionalBatchNorm2d, Projection, init_weights, pool_map, pool_width, sn
 from ganlab.registry import MODELS
 
 SIZES = (16, 32, 64, 128)
@@ -117,8 +117,6 @@ class DCGANDiscriminator(nn.Module):
         super().__init__()
         if norm not in ("batch", "layer", "none"):
             raise ValueError(f"unknown d_norm '{norm}'; available: batch, layer, none")
-        if pool not in D_POOLS:
-            raise ValueError(f"unknown d_pool '{pool}'; available: {', '.join(D_POOLS)}")
         n = _stages(image_size)
         chans = [width * 2 ** i for i in range(n)]  # 32px, width 64: [64, 128, 256]
         layers: list[nn.Module] = []
@@ -134,7 +132,7 @@ class DCGANDiscriminator(nn.Module):
             c_in = c_out
         self.net = nn.Sequential(*layers)
         self.pool = pool
-        self.features_dim = chans[-1] * (16 if pool == "flatten" else 1)
+        self.features_dim = pool_width(pool, chans[-1], 4, "dcgan")
         self.head = Projection(self.features_dim, num_classes, spectral_norm, minibatch_kernels)
         init_weights(self, "normal")
 

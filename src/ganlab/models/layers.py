@@ -18,8 +18,15 @@ D_POOLS = ("sum", "flatten")   # how a D's last map becomes its features: global
                                # read position by position (DCGAN's 4x4 valid conv is a linear on the flat map)
 
 
+def pool_width(pool: str, channels: int, side: int, model: str) -> int:
+    """The width of the features `pool_map` makes from a (B, channels, side, side) map; refuses an unknown pool."""
+    if pool not in D_POOLS:
+        raise ValueError(f"unknown {model} d_pool '{pool}'; available: {', '.join(D_POOLS)}")
+    return channels * (side * side if pool == "flatten" else 1)
+
+
 def pool_map(h: torch.Tensor, pool: str) -> torch.Tensor:
-    """(B, C, H, W) -> (B, C) summed over positions, or (B, C*H*W) flat (each D checks `pool` when it is built)."""
+    """(B, C, H, W) -> (B, C) summed over positions, or (B, C*H*W) flat (pool_width checked `pool` at build time)."""
     return h.sum((2, 3)) if pool == "sum" else h.flatten(1)
 
 
