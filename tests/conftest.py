@@ -47,8 +47,9 @@ def scoring(**overrides):
 
 def tiny_model_settings(model: str, overrides: list[str]) -> dict:
     """The smallest settings `model` declares where it registers (models/base.py), except keys the
-    overrides set themselves."""
-    return {k: v for k, v in MODELS.info(model)["tiny"].items() if not any(o.startswith(f"model.{k}=") for o in overrides)}
+    overrides set themselves (model=pair's halves: a half any override reaches into)."""
+    return {k: v for k, v in MODELS.info(model)["tiny"].items()
+            if not any(o.lstrip("+").startswith((f"model.{k}=", f"model.{k}.")) for o in overrides)}
 
 
 def pytest_sessionfinish(session, exitstatus):

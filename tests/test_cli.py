@@ -49,7 +49,7 @@ def test_help_lists_every_option_but_not_the_shared_bases(monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["ganlab-train", "--help"])
     train.main()
     out = capsys.readouterr().out
-    assert "  model: attention_wgan, biggan, biggan_deep, dcgan, unet_gan" in out
+    assert "  model: attention_wgan, biggan, biggan_deep, dcgan, pair, unet_gan" in out
     assert "+experiment: " in out and "dcgan_digits" in out and "regularizer: " in out
     assert "_digits_cpu" not in out and "_torchvision" not in out and "_fraction" not in out
 

@@ -79,13 +79,28 @@ def test_the_values_once_accepted_silently_are_refused(override, message):
     assert str(e.value) == message
 
 
+def test_a_half_of_model_pair_is_checked_like_the_model_it_names():
+    with pytest.raises(ConfigError) as e:
+        settings_of(compose_cfg(["model=pair", "+model.d.d_width=0"]))
+    assert str(e.value) == "model.d.d_width must be an integer from 1 to 65536, got 0"
+
+
+def test_a_key_of_a_model_pair_half_without_plus_is_told_to_add_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
+    status = ganlab_train_here(monkeypatch, "model=pair", "model.d.d_width=8", "hardware=cpu", "eval=none",
+                               f"hydra.run.dir={tmp_path / 'run'}")
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith("ganlab-train: error: model=pair's halves take their model's keys with +: "
+                                          "+model.d.d_width=8"), err[-3000:]
+
+
 @pytest.mark.parametrize("override,line", [
     ("model.g_width=0", "model.g_width must be an integer from 1 to 65536, got 0"),
     ("model.d_width=0", "model.d_width must be an integer from 1 to 65536, got 0"),
     ("model.ch=0", "unknown key model.ch=0 (misspelt?); ganlab-train --cfg job lists the keys there are"),
     ("train.stpes=10", "unknown key train.stpes=10 (misspelt?); ganlab-train --cfg job lists the keys there are"),
     ("model=bigan", "In 'train': Could not find 'model/bigan'; available options in 'model': attention_wgan, biggan, "
-                    "biggan_deep, dcgan, unet_gan"),
+                    "biggan_deep, dcgan, pair, unet_gan"),
     ("+experiment=does_not_exist", "In 'train': Could not find 'experiment/does_not_exist'; available options in "
                                    "'experiment': attention_wgan_gp_cifar10, "),
 ])

@@ -56,7 +56,8 @@ def test_gradients_reach_the_features_and_the_tensor():
 
 @pytest.mark.parametrize("model", MODELS.names())
 def test_every_model_trains_with_it_and_resumes(tmp_path, model):
-    common = [f"model={model}", "model.minibatch_kernels=8", "train.ckpt_every=1"]
+    kernels = "+model.d.minibatch_kernels=8" if model == "pair" else "model.minibatch_kernels=8"   # a pair's D half
+    common = [f"model={model}", kernels, "train.ckpt_every=1"]
     summary, d = run(tmp_path, [*common, "train.steps=2"])
     assert summary["status"] == "finished"
     state = torch.load(d / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)

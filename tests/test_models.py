@@ -155,6 +155,25 @@ def test_d_pool_sums_the_last_map_or_reads_it_position_by_position(name, sizes):
         model_pair(name, image_size=32, channels=3, d_pool="mean", **sizes)
 
 
+def test_pair_trains_the_generator_of_one_model_against_the_discriminator_of_another():
+    """model=pair: each half is built with its own keys, and the keys it leaves out are its model's defaults."""
+    from ganlab.models.biggan_deep import BigGANDeepGenerator
+    g, d = model_pair("pair", image_size=32, channels=3, num_classes=5,
+                      g={"name": "biggan_deep", "ch": 4, "depth": 1, "g_attn": 0}, d={"name": "dcgan", "d_width": 8})
+    own_g, _ = model_pair("biggan_deep", image_size=32, channels=3, num_classes=5, ch=4, depth=1, g_attn=0)
+    _, own_d = model_pair("dcgan", image_size=32, channels=3, num_classes=5, d_width=8)
+    assert isinstance(g, BigGANDeepGenerator) and isinstance(d, DCGANDiscriminator)
+    for half, own in ((g, own_g), (d, own_d)):   # the same layers at the same shapes, dcgan.yaml's batch norm in D
+        assert {k: v.shape for k, v in half.state_dict().items()} == {k: v.shape for k, v in own.state_dict().items()}
+    assert d(g(torch.randn(2, g.z_dim), torch.tensor([0, 4])), torch.tensor([0, 4])).logits.shape == (2,)
+    _, unconditional = model_pair("pair", image_size=32, channels=3, num_classes=5, conditional=False, d={"name": "dcgan"})
+    assert unconditional.head.embed is None      # the pair's `conditional` reaches both halves
+    with pytest.raises(ValueError, match="other than pair"):
+        model_pair("pair", image_size=32, channels=3, g={"name": "pair"})
+    with pytest.raises(TypeError, match="unknown argument 'ch'"):
+        model_pair("pair", image_size=32, channels=3, d={"name": "dcgan", "ch": 4})
+
+
 def test_a_run_saved_before_a_model_key_existed_still_loads_with_that_keys_default():
     from types import SimpleNamespace
 

@@ -12,6 +12,7 @@ fails on a key missing from this table.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,6 +165,6 @@ def check(resolved: dict) -> None:
         raise ConfigError(f"optimizer.{stray[0]} is not a setting: the optimizer takes its settings per network, "
                           f"optimizer.g.{stray[0]} and optimizer.d.{stray[0]}")
     for key, value in leaves(resolved).items():
-        domain = DOMAINS.get(key)
+        domain = DOMAINS.get(key) or DOMAINS.get(re.sub(r"^model\.[gd]\.", "model.", key))   # model=pair's halves
         if domain is not None and not domain.accepts(value):
             raise ConfigError(f"{key} must be {domain.describe()}, got {value!r}")

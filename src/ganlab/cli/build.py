@@ -72,14 +72,29 @@ def build_models(cfg: DictConfig, data):
 def models_from(model: tuple[str, dict], data):
     name, kwargs = model
     return MODELS.build(name, image_size=data.image_size, channels=data.channels,
-                        num_classes=data.num_classes, **kwargs)
+                        num_classes=data.num_classes, **halves_completed(kwargs))
 
 
 def model_pair(name: str, image_size: int, channels: int, num_classes: int = 0, **overrides):
     """(G, D) from conf/model/NAME.yaml with these keys changed: a model outside a composed config
     (benchmarks, tests) still takes its defaults from the one place they live."""
+    return MODELS.build(name, image_size=image_size, channels=channels, num_classes=num_classes,
+                        **model_keys(name, overrides))
+
+
+def model_keys(name: str, overrides: dict) -> dict:
+    """Every key of model NAME: conf/model/NAME.yaml with these changed."""
+    if not (CONF_DIR / "model" / f"{name}.yaml").is_file():
+        MODELS.get(name)   # the registry's error: the unknown name and the models there are
     _, kwargs = split_name(OmegaConf.merge(OmegaConf.load(CONF_DIR / "model" / f"{name}.yaml"), overrides), "model")
-    return MODELS.build(name, image_size=image_size, channels=channels, num_classes=num_classes, **kwargs)
+    return halves_completed(kwargs)
+
+
+def halves_completed(kwargs: dict) -> dict:
+    """model=pair's g and d (a key whose value names a model) with every key of that model: the keys a half
+    leaves out take its model's defaults, as the top level takes them from the composed yaml."""
+    return {k: ({"name": v["name"], **model_keys(v["name"], {x: y for x, y in v.items() if x != "name"})}
+                if isinstance(v, dict) and "name" in v else v) for k, v in kwargs.items()}
 
 
 def build_regularizers(entries: dict[str, dict | None], g, d, stats: Stats) -> list:

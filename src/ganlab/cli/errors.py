@@ -39,6 +39,9 @@ def hydra_line(message: str, cause: BaseException | None) -> str:
     unknown = re.match(r"Could not override '([^']+)'\.", message)
     if unknown and "not in struct" in str(cause):
         key = unknown.group(1)
+        if re.match(r"model\.[gd]\.", key):   # model=pair's halves list only `name`: the model's other keys are added
+            return (f"model=pair's halves take their model's keys with +: +{key}={message.rsplit('=', 1)[-1]} "
+                    f"(a key that model lacks is refused when it is built)")
         return f"unknown key {key}={message.rsplit('=', 1)[-1]} (misspelt?); ganlab-train --cfg job lists the keys there are"
 
     def options(m: re.Match) -> str:
