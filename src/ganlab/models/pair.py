@@ -2,8 +2,10 @@
 
 A controlled swap: to tell whether a recipe's trouble lies in its G or its D, keep everything else (loss,
 regularizers, optimizer, data) and change one network. `g` and `d` each name a model and hold any of its keys;
-the keys they leave out take that model's defaults from conf/model/NAME.yaml (cli.build completes them, so
-the halves are built exactly as their own models build them). The pair's `conditional` applies to both.
+the keys they leave out take that model's defaults from conf/model/NAME.yaml (cli.build completes them). Each half
+is built by its own model's builder, which also builds that model's other network (dropped): the architectures are
+the models' own, the random init draws are not the same as either model's alone. The pair's `conditional` applies
+to both.
 """
 from __future__ import annotations
 
@@ -15,10 +17,9 @@ from ganlab.registry import MODELS
 def pair(image_size: int, channels: int, num_classes: int = 0, *, conditional: bool, g: dict, d: dict):
     if g.get("name") == "pair" or d.get("name") == "pair":
         raise ValueError("model=pair: g and d must each name a model other than pair")
-    g_name, d_name = g["name"], d["name"]
 
     def half(name: str, keys: dict):
         keys = {k: v for k, v in keys.items() if k != "name"} | {"conditional": conditional}
         return MODELS.build(name, image_size=image_size, channels=channels, num_classes=num_classes, **keys)
 
-    return half(g_name, g)[0], half(d_name, d)[1]
+    return half(g["name"], g)[0], half(d["name"], d)[1]
