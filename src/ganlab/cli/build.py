@@ -65,14 +65,13 @@ def data_from(dataset: tuple[str, dict], whole: bool = False):
 def build_models(cfg: DictConfig, data):
     """G and D from a run's saved config. A run saved before a model key existed takes that key from
     conf/model/NAME.yaml, where every new key's default is the behaviour the model had before it."""
-    name, kwargs = split_name(cfg.model, "model")
-    return model_pair(name, data.image_size, data.channels, data.num_classes, **kwargs)
+    return models_from(split_name(cfg.model, "model"), data)
 
 
 def models_from(model: tuple[str, dict], data):
+    """G and D for a model section, composed or saved: what it lacks (a pair's halves included) from its yaml."""
     name, kwargs = model
-    return MODELS.build(name, image_size=data.image_size, channels=data.channels,
-                        num_classes=data.num_classes, **halves_completed(kwargs))
+    return model_pair(name, data.image_size, data.channels, data.num_classes, **kwargs)
 
 
 def model_pair(name: str, image_size: int, channels: int, num_classes: int = 0, **overrides):
@@ -83,16 +82,18 @@ def model_pair(name: str, image_size: int, channels: int, num_classes: int = 0, 
 
 
 def model_keys(name: str, overrides: dict) -> dict:
-    """Every key of model NAME: conf/model/NAME.yaml with these changed."""
-    if not (CONF_DIR / "model" / f"{name}.yaml").is_file():
+    """Every key of model NAME: conf/model/NAME.yaml with these changed (a model registered with its yaml elsewhere,
+    on a plugin's search path, has only these)."""
+    path = CONF_DIR / "model" / f"{name}.yaml"
+    if not path.is_file():
         MODELS.get(name)   # the registry's error: the unknown name and the models there are
-    _, kwargs = split_name(OmegaConf.merge(OmegaConf.load(CONF_DIR / "model" / f"{name}.yaml"), overrides), "model")
+    _, kwargs = split_name(OmegaConf.merge(OmegaConf.load(path) if path.is_file() else {"name": name}, overrides), "model")
     return halves_completed(kwargs)
 
 
 def halves_completed(kwargs: dict) -> dict:
     """model=pair's g and d (a key whose value names a model) with every key of that model: the keys a half
-    leaves out take its model's defaults, as the top level takes them from the composed yaml."""
+    leaves out take its model's defaults, as the top level's keys do."""
     return {k: ({"name": v["name"], **model_keys(v["name"], {x: y for x, y in v.items() if x != "name"})}
                 if isinstance(v, dict) and "name" in v else v) for k, v in kwargs.items()}
 
