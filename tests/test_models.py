@@ -7,6 +7,7 @@ from omegaconf import OmegaConf
 
 from ganlab import CONF_DIR
 from ganlab.cli.build import model_pair
+from ganlab.errors import ConfigError
 from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganlab.models.layers import ConditionalBatchNorm2d, SelfAttention, has_spectral_norm
 from ganlab.registry import MODELS
@@ -172,6 +173,21 @@ def test_pair_trains_the_generator_of_one_model_against_the_discriminator_of_ano
         model_pair("pair", image_size=32, channels=3, g={"name": "pair"})
     with pytest.raises(TypeError, match="unknown argument 'ch'"):
         model_pair("pair", image_size=32, channels=3, d={"name": "dcgan", "ch": 4})
+
+
+def test_a_top_level_key_of_model_pair_reaches_each_half_whose_model_has_it():
+    """A preset's model keys composed onto model=pair (biggan_augself_apa_sprites: the seed's options, D from dcgan)
+    go to the halves whose models have them; a half's own key wins; a key neither model has is refused."""
+    g, d = model_pair("pair", image_size=32, channels=3, num_classes=5, ch=4, depth=1, g_attn=0, d_attn=0,
+                      g={"name": "biggan_deep"}, d={"name": "dcgan", "d_width": 8})
+    own_g, _ = model_pair("biggan_deep", image_size=32, channels=3, num_classes=5, ch=4, depth=1, g_attn=0, d_attn=0)
+    assert {k: v.shape for k, v in g.state_dict().items()} == {k: v.shape for k, v in own_g.state_dict().items()}
+    assert isinstance(d, DCGANDiscriminator)
+    wider, _ = model_pair("pair", image_size=32, channels=3, num_classes=5, ch=4, depth=1, g_attn=0, d_attn=0,
+                          g={"name": "biggan_deep", "ch": 8}, d={"name": "dcgan"})
+    assert sum(p.numel() for p in wider.parameters()) > sum(p.numel() for p in g.parameters())
+    with pytest.raises(ConfigError, match="model.d_widht: not a key of biggan_deep or dcgan"):
+        model_pair("pair", image_size=32, channels=3, d_widht=8, g={"name": "biggan_deep"}, d={"name": "dcgan"})
 
 
 def test_a_run_saved_before_a_model_key_existed_still_loads_with_that_keys_default():

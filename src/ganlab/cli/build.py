@@ -87,15 +87,31 @@ def model_keys(name: str, overrides: dict) -> dict:
     path = CONF_DIR / "model" / f"{name}.yaml"
     if not path.is_file():
         MODELS.get(name)   # the registry's error: the unknown name and the models there are
-    _, kwargs = split_name(OmegaConf.merge(OmegaConf.load(path) if path.is_file() else {"name": name}, overrides), "model")
-    return halves_completed(kwargs)
+    base = OmegaConf.load(path) if path.is_file() else {"name": name}
+    _, kwargs = split_name(OmegaConf.merge(base, overrides), "model")
+    return halves_completed(kwargs, own=set(base))
 
 
-def halves_completed(kwargs: dict) -> dict:
+def halves_completed(kwargs: dict, own: set[str] = frozenset()) -> dict:
     """model=pair's g and d (a key whose value names a model) with every key of that model: the keys a half
-    leaves out take its model's defaults, as the top level's keys do."""
-    return {k: ({"name": v["name"], **model_keys(v["name"], {x: y for x, y in v.items() if x != "name"})}
-                if isinstance(v, dict) and "name" in v else v) for k, v in kwargs.items()}
+    leaves out take its model's defaults, as the top level's keys do. A top-level key that is not the pair's own
+    (not in its yaml: a preset's model keys, composed onto model=pair) goes to each half whose model has it, unless
+    the half sets it itself; a key no half's model has is refused."""
+    halves = {k: v for k, v in kwargs.items() if isinstance(v, dict) and "name" in v}
+    if not halves:
+        return kwargs
+    shared = {k: v for k, v in kwargs.items() if k not in halves and k not in own}
+    keys = {k: model_keys(v["name"], {}) for k, v in halves.items()}
+    for key in shared:
+        if not any(key in half_keys for half_keys in keys.values()):
+            models = " or ".join(v["name"] for v in halves.values())
+            raise ConfigError(f"model.{key}: not a key of {models}, the models model=pair's halves name")
+    completed = {}
+    for k, v in halves.items():
+        given = {x: y for x, y in v.items() if x != "name"}
+        completed[k] = {"name": v["name"],
+                        **model_keys(v["name"], {x: y for x, y in shared.items() if x in keys[k]} | given)}
+    return {k: v for k, v in kwargs.items() if k not in shared} | completed
 
 
 def build_regularizers(entries: dict[str, dict | None], g, d, stats: Stats) -> list:

@@ -5,7 +5,8 @@ regularizers, optimizer, data) and change one network. `g` and `d` each name a m
 the keys they leave out take that model's defaults from conf/model/NAME.yaml (cli.build completes them). Each half
 is built by its own model's builder, which also builds that model's other network (dropped): the architectures are
 the models' own, the random init draws are not the same as either model's alone. The pair's `conditional` applies
-to both.
+to both; any other top-level key goes to each half whose model has it (cli.build.halves_completed), so that a
+preset's model keys still reach the model it names as one half.
 """
 from __future__ import annotations
 
