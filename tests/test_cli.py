@@ -66,7 +66,7 @@ def test_cfg_job_prints_what_runs_when_the_command_line_chooses_a_group_a_preset
     """The preset sets DiffAugment's policy with colour; `regularizer=[...]` on the command line composes the
     group bare (cli/choices.py), and --cfg job shows that, as the run's .hydra/config.yaml records it."""
     from ganlab.cli import train
-    monkeypatch.setattr(sys, "argv", ["ganlab-train", "+experiment=biggan_augself_apa_sprites",
+    monkeypatch.setattr(sys, "argv", ["ganlab-train", "+experiment=biggan_diffaug_sprites",
                                       "regularizer=[diffaugment,apa]", "--cfg", "job"])
     train.main()
     out = capsys.readouterr().out
