@@ -64,10 +64,14 @@ def test_cfg_job_prints_the_composed_config_after_overrides(monkeypatch, capsys)
 
 def test_cfg_job_prints_what_runs_when_the_command_line_chooses_a_group_a_preset_set(monkeypatch, capsys):
     """The preset sets DiffAugment's policy with colour; `regularizer=[...]` on the command line composes the
-    group bare (cli/choices.py), and --cfg job shows that, as the run's .hydra/config.yaml records it."""
+    group bare (cli/choices.py), and --cfg job shows that, as the run's .hydra/config.yaml records it. What the
+    preset set and the run drops is said in one line (apa is not the preset's: nothing of it is named)."""
     from ganlab.cli import train
     monkeypatch.setattr(sys, "argv", ["ganlab-train", "+experiment=biggan_diffaug_sprites",
                                       "regularizer=[diffaugment,apa]", "--cfg", "job"])
     train.main()
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "- translation" in out and "- color" not in out and "kimg: 500.0" in out
+    assert ("regularizer is chosen on the command line, so the preset's settings for it are not used: "
+            "regularizer.diffaugment.policy: ['color', 'translation', 'cutout'] -> ['translation', 'cutout'] (") in err
+    assert "apa" not in err

@@ -5,18 +5,22 @@ groups (`eval: {every: 5000}`, `model: {ch: 64}`), and Hydra merges those keys o
 command line picked, so `+experiment=unet_cutmix_anime_faces eval=none` would still evaluate. The rule
 here: every group named on the command line (`eval=none`, `logger=jsonl`, `scheduler=none`,
 `regularizer=[]`, ...) is taken from a composition without the presets, that is, the chosen option plus
-the command line's own `group.key=value` overrides, and nothing a preset set for it.
+the command line's own `group.key=value` overrides, and nothing a preset set for it. What the preset set there and
+the run therefore does not use is printed at start, one line per group: the rule is easy to forget when the option
+chosen is the preset's own (`regularizer=[diffaugment,apa]` drops the preset's DiffAugment policy).
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ganlab import CONF_DIR
+from ganlab.nested import flatten
 
 PRESET_GROUPS = ("experiment", "debug")     # `+experiment=NAME`: whole-config deltas, not component groups
 
@@ -45,11 +49,25 @@ def prefer_command_line_groups(cfg: DictConfig, overrides: Sequence[str], config
     bare = compose(mine)
     with open_dict(cfg):
         for group in groups:
+            if notice := preset_settings_dropped(group, cfg.get(group), bare.get(group)):
+                print(notice, file=sys.stderr)
             if group in bare:
                 cfg[group] = bare[group]
             else:                     # an empty list group (`regularizer=[]`) composes to no key at all
                 cfg.pop(group, None)
     return groups
+
+
+def preset_settings_dropped(group: str, preset, chosen) -> str:
+    """One line naming each key of `group` that the preset set to another value than the run's (keys of an
+    option the command line left out, such as a regularizer not in its list, are the user's choice: not named)."""
+    before = flatten(OmegaConf.to_container(preset)) if preset is not None else {}
+    after = flatten(OmegaConf.to_container(chosen)) if chosen is not None else {}
+    changed = [f"{group}.{k}: {before[k]} -> {after[k]}" for k in after if k in before and before[k] != after[k]]
+    if not changed:
+        return ""
+    return (f"[ganlab] {group} is chosen on the command line, so the preset's settings for it are not used: "
+            f"{'; '.join(changed)} (set a key on the command line to keep the preset's value)")
 
 
 def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
