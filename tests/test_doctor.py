@@ -140,6 +140,23 @@ def test_a_low_data_run_is_read_against_what_its_training_images_score(tmp_path)
     assert found.signature == "d_too_weak" and "3.1x its floor" in found.evidence
 
 
+def test_a_wider_d_is_suggested_on_the_discriminator_a_model_pair_trains(tmp_path):
+    """Under model=pair a top-level model.ch reaches only the halves whose model has it: the doctor widens the D half
+    (dcgan's d_width, from its yaml, with + as the half lists only its name), never the G's width."""
+    shutil.copytree(FIXTURES / "d_lr_tiny", tmp_path / "run")
+    cfg = yaml.safe_load((tmp_path / "run" / ".hydra" / "config.yaml").read_text())
+    plain = next(t for f in diagnose(tmp_path / "run") if f.signature == "d_too_weak" for t in f.try_next if "wider" in t)
+    cfg["model"] = {"name": "pair", "conditional": True, "ch": 16, "g": {"name": "biggan_deep"}, "d": {"name": "dcgan"}}
+    (tmp_path / "run" / ".hydra" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    (found,) = [f for f in diagnose(tmp_path / "run") if f.signature == "d_too_weak"]
+    assert plain.startswith("model.") and "+model.d.d_width=64  (a wider D)" in found.try_next
+    assert not any(t.startswith("model.ch") for t in found.try_next)
+    cfg["model"]["d"] = {"name": "biggan_deep", "ch": 8}
+    (tmp_path / "run" / ".hydra" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    (found,) = [f for f in diagnose(tmp_path / "run") if f.signature == "d_too_weak"]
+    assert "model.d.ch=16  (a wider D)" in found.try_next
+
+
 def test_a_suggested_regularizer_list_keeps_the_presets_settings(tmp_path):
     """A list named on the command line composes bare, so the doctor's `regularizer=[...]` spells out the run's own
     settings of the regularizers it keeps: with the preset, the suggestion composes to the run's settings."""

@@ -8,6 +8,7 @@ from ganlab.track.doctor.finding import Finding
 from ganlab.track.doctor.limits import limit
 from ganlab.track.doctor.reading import (
     config,
+    d_width_override,
     floor_name,
     floor_ratio,
     fmt,
@@ -151,10 +152,8 @@ def d_too_weak(run: Run) -> Finding | None:
             or (acc and acc[1] >= limit("weak.d_acc"))):   # D(x) under 0.5 is d_rejects_reals' finding
         return None
     tries = [f"train.n_critic={config(run, 'train.n_critic', 1) + 1}  (more D steps per G step)"]
-    for key in ("model.d_width", "model.ch"):
-        if isinstance(config(run, key), int):
-            tries.append(f"{key}={2 * config(run, key)}  (a wider D)")
-            break
+    if wider := d_width_override(run):
+        tries.append(f"{wider}  (a wider D)")
     lr, g_lr = config(run, "optimizer.d.lr"), config(run, "optimizer.g.lr")
     if isinstance(lr, (int, float)) and isinstance(g_lr, (int, float)) and lr < g_lr / 4:
         tries.insert(0, f"optimizer.d.lr={g_lr:.3g}  (D learns at {lr:.3g}, G at {g_lr:.3g})")

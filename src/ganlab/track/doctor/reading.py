@@ -47,6 +47,23 @@ def config(run: Run, key: str, default=None):
     return v
 
 
+def d_width_override(run: Run) -> str | None:
+    """The override that doubles D's width: model.d_width or model.ch. Under model=pair it is the D half's key, with
+    `+` where the run left it to the half's model (its yaml, or the pair's top-level key that reached it)."""
+    if config(run, "model.name") != "pair":
+        key = next((k for k in ("model.d_width", "model.ch") if isinstance(config(run, k), int)), None)
+        return f"{key}={2 * config(run, key)}" if key else None
+    path = CONF_DIR / "model" / f"{config(run, 'model.d.name')}.yaml"
+    defaults = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    for k in ("d_width", "ch"):
+        if isinstance(own := config(run, f"model.d.{k}"), int):
+            return f"model.d.{k}={2 * own}"
+        if k in defaults:
+            width = config(run, f"model.{k}", defaults[k])
+            return f"+model.d.{k}={2 * width}" if isinstance(width, int) else None
+    return None
+
+
 def regularizers(run: Run) -> list[str]:
     """The selected regularizers in their list order (each puts its settings under regularizer.NAME)."""
     names = [k.split(".")[1] for k in run.config if k.startswith("regularizer.")]
