@@ -75,3 +75,6 @@ def test_cfg_job_prints_what_runs_when_the_command_line_chooses_a_group_a_preset
     assert ("regularizer is chosen on the command line, so the preset's settings for it are not used: "
             "regularizer.diffaugment.policy: ['color', 'translation', 'cutout'] -> ['translation', 'cutout'] (") in err
     assert "apa" not in err
+    monkeypatch.setattr(sys, "argv", ["ganlab-train", "+experiment=biggan_diffaug_sprites", "model=pair", "--cfg", "job"])
+    train.main()
+    assert "model" not in capsys.readouterr().err   # the option the user named is no dropped setting

@@ -59,11 +59,12 @@ def prefer_command_line_groups(cfg: DictConfig, overrides: Sequence[str], config
 
 
 def preset_settings_dropped(group: str, preset, chosen) -> str:
-    """One line naming each key of `group` that the preset set to another value than the run's (keys of an
-    option the command line left out, such as a regularizer not in its list, are the user's choice: not named)."""
+    """One line naming each key of `group` that the preset set to another value than the run's (the option's name,
+    and keys of an option the command line left out, such as a regularizer not in its list, are the user's choice:
+    not named)."""
     before = flatten(OmegaConf.to_container(preset)) if preset is not None else {}
     after = flatten(OmegaConf.to_container(chosen)) if chosen is not None else {}
-    changed = [f"{group}.{k}: {before[k]} -> {after[k]}" for k in after if k in before and before[k] != after[k]]
+    changed = [f"{group}.{k}: {before[k]} -> {after[k]}" for k in after if k != "name" and k in before and before[k] != after[k]]
     if not changed:
         return ""
     return (f"[ganlab] {group} is chosen on the command line, so the preset's settings for it are not used: "
