@@ -100,18 +100,15 @@ def halves_completed(kwargs: dict, own: set[str] = frozenset()) -> dict:
     halves = {k: v for k, v in kwargs.items() if isinstance(v, dict) and "name" in v}
     if not halves:
         return kwargs
+    completed = {k: model_keys(v["name"], {x: y for x, y in v.items() if x != "name"}) for k, v in halves.items()}
     shared = {k: v for k, v in kwargs.items() if k not in halves and k not in own}
-    keys = {k: model_keys(v["name"], {}) for k, v in halves.items()}
     for key in shared:
-        if not any(key in half_keys for half_keys in keys.values()):
+        if not any(key in keys for keys in completed.values()):
             models = " or ".join(v["name"] for v in halves.values())
             raise ConfigError(f"model.{key}: not a key of {models}, the models model=pair's halves name")
-    completed = {}
-    for k, v in halves.items():
-        given = {x: y for x, y in v.items() if x != "name"}
-        completed[k] = {"name": v["name"],
-                        **model_keys(v["name"], {x: y for x, y in shared.items() if x in keys[k]} | given)}
-    return {k: v for k, v in kwargs.items() if k not in shared} | completed
+    return {k: v for k, v in kwargs.items() if k not in shared} | {
+        k: {"name": halves[k]["name"], **keys, **{x: y for x, y in shared.items() if x in keys and x not in halves[k]}}
+        for k, keys in completed.items()}
 
 
 def build_regularizers(entries: dict[str, dict | None], g, d, stats: Stats) -> list:
