@@ -84,5 +84,5 @@ def class_not_learned(run: Run) -> Finding | None:
         tries.append(f"train.steps={2 * total}  (the class may only need longer)")
     was = was_at(peak) if falling else ""
     return Finding("class_not_learned",
-                   f"class_acc {fmt(acc[1])} at step {acc[0]:,}{was} (the bar is 0.9): most samples are not the class "
+                   f"class_acc {fmt(acc[1])} at step {acc[0]:,}{was}, under {limit('class.acc'):g}: most samples are not the class "
                    "they were drawn for", {"class_acc": series(run.evals, "class_acc")}, tuple(tries))
