@@ -67,7 +67,7 @@ def test_cfg_job_prints_what_runs_when_the_command_line_chooses_a_group_a_preset
     group bare (cli/choices.py), and --cfg job shows that, as the run's .hydra/config.yaml records it. What the
     preset set and the run drops is said in one line (apa is not the preset's: nothing of it is named)."""
     from ganlab.cli import train
-    monkeypatch.setattr(sys, "argv", ["ganlab-train", "+experiment=biggan_diffaug_sprites",
+    monkeypatch.setattr(sys, "argv", ["ganlab-train", "+experiment=biggan_diffaug_digits",
                                       "regularizer=[diffaugment,apa]", "--cfg", "job"])
     train.main()
     out, err = capsys.readouterr()
@@ -75,6 +75,15 @@ def test_cfg_job_prints_what_runs_when_the_command_line_chooses_a_group_a_preset
     assert ("regularizer is chosen on the command line, so the preset's settings for it are not used: "
             "regularizer.diffaugment.policy: ['color', 'translation', 'cutout'] -> ['translation', 'cutout'] (") in err
     assert "apa" not in err
-    monkeypatch.setattr(sys, "argv", ["ganlab-train", "+experiment=biggan_diffaug_sprites", "model=pair", "--cfg", "job"])
+    monkeypatch.setattr(sys, "argv", ["ganlab-train", "+experiment=biggan_diffaug_digits", "model=pair", "--cfg", "job"])
     train.main()
     assert "model" not in capsys.readouterr().err   # the option the user named is no dropped setting
+
+
+def test_a_tools_own_group_choice_is_not_reported_as_the_users(capsys):
+    """The bench composes each preset with `eval=none`: not the user's choice, so nothing is said about it."""
+    from ganlab.cli.choices import compose_config
+    assert compose_config(["+experiment=dcgan_sprites", "eval=none"]).eval.every == 0
+    assert capsys.readouterr().err == ""
+    compose_config(["+experiment=dcgan_sprites", "eval=none"], notify=True)
+    assert "eval.every: 2500 -> 0" in capsys.readouterr().err

@@ -37,9 +37,9 @@ def chosen_groups(overrides: Sequence[str], groups: Sequence[str]) -> list[str]:
 
 
 def prefer_command_line_groups(cfg: DictConfig, overrides: Sequence[str], config_dir: str | Path,
-                               compose: Callable[[list[str]], DictConfig]) -> list[str]:
-    """Replace (in cfg) every group the command line chose by that group as composed without presets;
-    -> the groups replaced."""
+                               compose: Callable[[list[str]], DictConfig], notify: bool = True) -> list[str]:
+    """Replace (in cfg) every group the command line chose by that group as composed without presets, saying on
+    stderr (notify) what of the presets' settings that drops; -> the groups replaced."""
     parsed = OverridesParser.create().parse_overrides(list(overrides))
     presets = [o for o in parsed if o.key_or_group in PRESET_GROUPS]
     groups = chosen_groups(overrides, component_groups(config_dir))
@@ -49,7 +49,7 @@ def prefer_command_line_groups(cfg: DictConfig, overrides: Sequence[str], config
     bare = compose(mine)
     with open_dict(cfg):
         for group in groups:
-            if notice := preset_settings_dropped(group, cfg.get(group), bare.get(group)):
+            if notify and (notice := preset_settings_dropped(group, cfg.get(group), bare.get(group))):
                 print(notice, file=sys.stderr)
             if group in bare:
                 cfg[group] = bare[group]
@@ -71,12 +71,13 @@ def preset_settings_dropped(group: str, preset, chosen) -> str:
             f"{'; '.join(changed)} (set a key on the command line to keep the preset's value)")
 
 
-def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
+def compose_config(overrides: Sequence[str] = (), notify: bool = False) -> DictConfig:
     """What ganlab-train composes for these command-line overrides, outside a Hydra app (the tests, the
-    bench, ganlab-evaluate): the same config files and the same command-line-wins rule."""
+    bench, ganlab-evaluate): the same config files and the same command-line-wins rule. The tools' own groups
+    (the bench's `eval=none`) are not the user's choice, so the dropped settings are said only when asked (notify)."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="train", overrides=list(overrides))
-        prefer_command_line_groups(cfg, overrides, CONF_DIR, lambda o: compose(config_name="train", overrides=o))
+        prefer_command_line_groups(cfg, overrides, CONF_DIR, lambda o: compose(config_name="train", overrides=o), notify)
         return cfg
 
 

@@ -212,7 +212,7 @@ def main() -> None:
         return
     overrides = job_config_request(sys.argv[1:])
     if overrides is not None:
-        command("ganlab-train", hydra=True)(lambda: print(OmegaConf.to_yaml(compose_config(overrides)), end=""))()
+        command("ganlab-train", hydra=True)(lambda: print(OmegaConf.to_yaml(compose_config(overrides, notify=True)), end=""))()
         return
     from torch.distributed.elastic.multiprocessing.errors import record  # torchrun names the failed rank
     extra = rank_overrides(sys.argv[1:]) or pending_hydra_files(sys.argv[1:])
