@@ -37,7 +37,7 @@ def chosen_groups(overrides: Sequence[str], groups: Sequence[str]) -> list[str]:
 
 
 def prefer_command_line_groups(cfg: DictConfig, overrides: Sequence[str], config_dir: str | Path,
-                               compose: Callable[[list[str]], DictConfig], notify: bool = True) -> list[str]:
+                               compose: Callable[[list[str]], DictConfig], notify: bool) -> list[str]:
     """Replace (in cfg) every group the command line chose by that group as composed without presets, saying on
     stderr (notify) what of the presets' settings that drops; -> the groups replaced."""
     parsed = OverridesParser.create().parse_overrides(list(overrides))

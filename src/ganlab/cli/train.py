@@ -149,9 +149,10 @@ def hydra_files(run_dir: Path, subdir: str | None):
 
 
 def run_job(cfg: DictConfig, hc, run_dir: Path, keep: Callable[[], None]) -> float:
+    writer = hc.output_subdir is not None   # None on ranks > 0 under torchrun/srun: rank 0 writes .hydra/ and speaks
     if prefer_command_line_groups(cfg, hc.overrides.task, CONF_DIR,
-                                  lambda overrides: hydra.compose(config_name="train", overrides=overrides)) \
-            and hc.output_subdir is not None:   # None on ranks > 0 under torchrun/srun: rank 0 writes .hydra/
+                                  lambda overrides: hydra.compose(config_name="train", overrides=overrides), writer) \
+            and writer:
         OmegaConf.save(cfg, run_dir / hc.output_subdir / "config.yaml")   # the run dir describes what runs
     try:
         summary = train(cfg, run_dir, keep)
