@@ -57,8 +57,8 @@ def test_table_labels_runs_by_their_choices_and_fits_120_columns(sweep, capsys):
 
 
 def test_the_comparison_plot_shows_what_d_did_beside_the_metrics(sweep):
-    """--plot's grid over images seen: FID, and E[sign D(real)] from metrics.jsonl, one line per run; no panel for
-    an adaptive p that no run logged."""
+    """--plot's grid over images seen: FID, class accuracy and recall, and E[sign D(real)] from metrics.jsonl, one
+    line per run and key; no panel for an adaptive p that no run logged."""
     from ganlab.track.plots import comparison_figure
     runs = [load_run(d) for d in find_runs([str(sweep)])]
     fig = comparison_figure(runs, ["loss"])
@@ -66,6 +66,19 @@ def test_the_comparison_plot_shows_what_d_did_beside_the_metrics(sweep):
     assert "E[sign D(real)] (training)" in panels and any(t.startswith("FID") for t in panels)
     assert len(panels["E[sign D(real)] (training)"].lines) == 4
     assert not any(t.startswith("adaptive") for t in panels)
+    classes = next(ax for t, ax in panels.items() if t.startswith("class accuracy"))   # the default measures both
+    assert len(classes.lines) == 8
+
+
+def test_a_conditional_runs_class_accuracy_is_drawn_against_kimg():
+    """eval.metrics with class_acc and class_recall: one panel holds both, a solid and a dashed line per run."""
+    from ganlab.track.plots import PANELS, metric_grid
+    evals = [{"kimg": k, "fid": 300 / k, "class_acc": 0.1 * k, "class_recall": 0.05 * k} for k in (1, 2, 4)]
+    fig = metric_grid([(evals, "a", "C0"), ([dict(e, class_acc=e["class_acc"] / 2) for e in evals], "b", "C1")],
+                      x="kimg", panels=PANELS)
+    panel = next(ax for ax in fig.axes if ax.get_title().startswith("class accuracy"))
+    assert [list(line.get_ydata()) for line in panel.lines[:2]] == [[0.1, 0.2, 0.4], [0.05, 0.1, 0.2]]
+    assert len(panel.lines) == 4
 
 def test_group_by_aggregates_seeds_with_mean_std_and_n(sweep, tmp_path):
     compare.main([str(sweep), "--group-by", "--csv", str(tmp_path / "t.csv"), "--markdown", str(tmp_path / "t.md"),

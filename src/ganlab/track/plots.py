@@ -62,7 +62,8 @@ PANELS = [("FID (band: bootstrap CI, dashed: real-vs-real floor)", ["fid"], "fid
           ("precision / recall", ["precision", "recall"], None, None),
           ("density / coverage", ["density", "coverage"], None, None),
           ("memorization: fraction of copies", ["mem_fraction"], None, None),
-          ("D accuracy (real vs fake)", ["d_accuracy"], None, None)]
+          ("D accuracy (real vs fake)", ["d_accuracy"], None, None),
+          ("class accuracy / recall", ["class_acc", "class_recall"], None, None)]
 # what D did between evaluations (metrics.jsonl), shown beside the metrics in a comparison over images seen
 SIGNAL_PANELS = [("E[sign D(real)] (training)", ["d/sign_real"], None, None),
                  ("adaptive p", ["reg/apa/p", "reg/ada/p"], None, None)]
