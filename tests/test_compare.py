@@ -80,6 +80,7 @@ def test_a_conditional_runs_class_accuracy_is_drawn_against_kimg():
     assert [list(line.get_ydata()) for line in panel.lines[:2]] == [[0.1, 0.2, 0.4], [0.05, 0.1, 0.2]]
     assert len(panel.lines) == 4
 
+
 def test_group_by_aggregates_seeds_with_mean_std_and_n(sweep, tmp_path):
     compare.main([str(sweep), "--group-by", "--csv", str(tmp_path / "t.csv"), "--markdown", str(tmp_path / "t.md"),
                   "--plot", str(tmp_path / "t.png"), "--sort", "fid"])
